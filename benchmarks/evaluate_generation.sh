@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Match rates of every shipped generation model on the MP val split (first 500 rows, for model selection)
+# and the MP test split (all rows), <= 20 atoms, one sample per row, 100 steps, seed 0.
+# Writes benchmarks/results/generation_<model>_<split>.json (the JSON line printed by the CLI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data="${EXPLORER_DATA_DIR:-../shared/data}"
+models="${MODELS:-ddpm ddim cfm-normal cfm-uniform cfm-uniform-unet1d}"
+splits="${SPLITS:-val test}"
+for model in $models; do
+  for split in $splits; do
+    limit=""; [ "$split" = val ] && limit="--limit 500"
+    cmd="explorer evaluate generation --csv $data/mp_structures.csv.gz --split $split $limit --max-atoms 20 --model $model --steps 100 --seed 0 --json"
+    echo "$cmd" >&2
+    $cmd | tail -n 1 | python -c "import json,sys; d=json.loads(sys.stdin.read()); d['command']=sys.argv[1]; print(json.dumps(d))" "$cmd" \
+      > "benchmarks/results/generation_${model}_${split}.json"
+    cat "benchmarks/results/generation_${model}_${split}.json"
+  done
+done

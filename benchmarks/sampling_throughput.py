@@ -1,0 +1,66 @@
+"""Sampling throughput of the shipped generation models (structures/s).
+
+Conditions: the first 64 rows (≤ 20 atoms) of the MP validation split; one batch of 64, 100 steps,
+``--threads`` torch threads (default 2 = this machine's cores). One warm-up batch, then the median of
+``--repeats`` timed batches. Writes benchmarks/results/sampling_throughput.json.
+
+    python benchmarks/sampling_throughput.py [--models ddpm ddim cfm-normal cfm-uniform] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from explorer.config import data_file
+from explorer.evaluation import evaluation_conditions
+from explorer.generation import load_pipeline, sample_structures
+from explorer.pretrained import available_models
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling_throughput.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    _, species, spacegroups, energies, _ = evaluation_conditions(
+        data_file("mp_structures.csv.gz"), limit=args.batch, max_atoms=20, split="val")
+    results = []
+    for name in args.models or available_models():
+        pipeline, entry = load_pipeline(name, args.device)
+        sample_structures(pipeline, species, spacegroups, energies, steps=2, batch_size=args.batch)  # warm-up
+        times = []
+        for repeat in range(args.repeats):
+            start = time.perf_counter()
+            sample_structures(pipeline, species, spacegroups, energies, steps=args.steps, seed=repeat,
+                              batch_size=args.batch)
+            times.append(time.perf_counter() - start)
+        seconds = statistics.median(times)
+        results.append({"model": name, "structures_per_s": round(args.batch / seconds, 2),
+                        "seconds_per_batch": round(seconds, 3), "all_seconds": [round(t, 3) for t in times]})
+        print(json.dumps(results[-1]), flush=True)
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "device": args.device if args.device != "cpu" else f"CPU {platform.processor() or platform.machine()}",
+        "torch_threads": args.threads, "batch": args.batch, "steps": args.steps,
+        "mean_sites": round(sum(map(len, species)) / len(species), 2),
+        "torch": torch.__version__, "results": results,
+    }
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

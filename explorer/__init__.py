@@ -1,0 +1,31 @@
+"""explorer: conditional design of inorganic crystals.
+
+Public API::
+
+    import explorer
+    candidates = explorer.generate("TaWB6", spacegroup=191, energy=-0.45, n=16, model="cfm-uniform")
+    candidates[0].structure.to(filename="candidate.cif")
+"""
+
+from .errors import ExplorerInputError
+from .evaluation import evaluate_generation
+from .generation import Candidate, generate, parse_formula
+from .pretrained import available_models, default_model, load_pretrained
+from .representation import CrystalMatrix, decode, encode, symmetrize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Candidate",
+    "CrystalMatrix",
+    "ExplorerInputError",
+    "available_models",
+    "decode",
+    "default_model",
+    "encode",
+    "evaluate_generation",
+    "generate",
+    "load_pretrained",
+    "parse_formula",
+    "symmetrize",
+]

@@ -1,0 +1,462 @@
+"""Command-line interface: ``explorer generate | evaluate generation | train generation | relax | hull``.
+
+Bad input (unknown element, > 60 atoms, space group outside 1..230, NaN energy, missing file) prints a
+one-line error and exits with code 2. ``relax`` and ``hull`` report structures that cannot be read or relaxed
+as failed and go on with the rest; they exit with code 1 when no structure at all could be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _add_train(sub) -> None:
+    train = sub.add_parser("train", help="train a model (never in CI)").add_subparsers(
+        dest="task", required=True, parser_class=OneLineParser)
+    gen = train.add_parser("generation", help="train a conditional generation model")
+    gen.add_argument("--method", default="cfm-uniform", choices=["ddpm", "cfm-normal", "cfm-uniform"])
+    gen.add_argument("--arch", default="transformer", choices=["transformer", "unet1d", "unet1d-paper"])
+    gen.add_argument("--dim", type=int, default=128, help="transformer width / UNet base channels")
+    gen.add_argument("--depth", type=int, default=4, help="transformer blocks / UNet res blocks per level")
+    gen.add_argument("--heads", type=int, default=4)
+    gen.add_argument("--batch-size", type=int, default=64)
+    gen.add_argument("--lr", type=float, default=5e-4)
+    gen.add_argument("--max-steps", type=int, default=20000)
+    gen.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    gen.add_argument("--threads", type=int, default=None)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--data-dir", default=None)
+    gen.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
+    mod = train.add_parser("modification", help="train a conditional modification model (polymorph pairs)")
+    mod.add_argument("--method", default="regression", choices=["regression", "palette", "cfm"])
+    mod.add_argument("--arch", default="transformer", choices=["transformer", "unet1d"])
+    mod.add_argument("--dim", type=int, default=128)
+    mod.add_argument("--depth", type=int, default=4)
+    mod.add_argument("--heads", type=int, default=4)
+    mod.add_argument("--batch-size", type=int, default=64)
+    mod.add_argument("--lr", type=float, default=5e-4)
+    mod.add_argument("--max-steps", type=int, default=20000)
+    mod.add_argument("--minutes", type=float, default=None)
+    mod.add_argument("--threads", type=int, default=None)
+    mod.add_argument("--seed", type=int, default=0)
+    mod.add_argument("--data-dir", default=None)
+    mod.add_argument("--out", required=True)
+
+
+def _model_config(args, with_initial: bool = False) -> dict:
+    extra = {"with_initial": True} if with_initial else {}
+    if args.arch == "transformer":
+        return {"arch": "transformer", "dim": args.dim, "depth": args.depth, "heads": args.heads, **extra}
+    if args.arch == "unet1d-paper":
+        return {"arch": "unet1d", "channels": 128, "num_res_blocks": 7, "attention_resolutions": [1, 2, 4, 8],
+                **extra}
+    return {"arch": "unet1d", "channels": args.dim, "num_res_blocks": args.depth, **extra}
+
+
+def cmd_train(args) -> int:
+    from .data import load_training_data
+    from .training import TrainConfig, train_generation, train_modification
+
+    config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
+                         batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
+                         threads=args.threads, seed=args.seed)
+    train = load_training_data(args.data_dir, splits=("train",))
+    val = load_training_data(args.data_dir, splits=("val",))
+    trainer = train_modification if args.task == "modification" else train_generation
+    print(json.dumps(trainer(config, train, val, args.out)))
+    return 0
+
+
+EXPORT_FORMATS = {"cif": "cif", "poscar": "poscar"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad arguments in one line (exit code 2), without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_generate(sub) -> None:
+    gen = sub.add_parser("generate", help="sample candidate structures for a formula, space group and energy")
+    gen.add_argument("--formula", required=True, help="cell contents, e.g. TaWB6 or Ta2W2B12")
+    gen.add_argument("--spacegroup", required=True, help="international number 1..230")
+    gen.add_argument("--energy", required=True, help="target formation energy, eV/atom")
+    gen.add_argument("--n", type=int, default=16, help="number of candidates")
+    gen.add_argument("--model", default=None, help="shipped model name (default: best on validation)")
+    gen.add_argument("--steps", type=int, default=100, help="sampling steps")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    gen.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS), help="structure file format")
+    gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
+    gen.add_argument("--out", required=True, help="output directory")
+    gen.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+
+
+def _add_modify(sub) -> None:
+    mod = sub.add_parser("modify", help="turn a structure into another polymorph (target space group, energy change)")
+    mod.add_argument("--structure", required=True, help="CIF or POSCAR file of the initial structure")
+    mod.add_argument("--spacegroup", required=True, help="target international number 1..230")
+    mod.add_argument("--energy-delta", required=True, help="target formation-energy change, eV/atom (< 0: more stable)")
+    mod.add_argument("--model", default=None, help="shipped modification model (default: best on validation)")
+    mod.add_argument("--n", type=int, default=8)
+    mod.add_argument("--steps", type=int, default=100)
+    mod.add_argument("--seed", type=int, default=0)
+    mod.add_argument("--device", default="auto")
+    mod.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS))
+    mod.add_argument("--snap", action="store_true", help="refine results onto the requested space group")
+    mod.add_argument("--out", required=True)
+    mod.add_argument("--json", action="store_true")
+
+
+def _add_evaluate(sub) -> None:
+    evaluate = sub.add_parser("evaluate", help="measure a shipped model").add_subparsers(
+        dest="task", required=True, parser_class=OneLineParser)
+    gen = evaluate.add_parser("generation", help="match rate of one sample per CSV row against its structure")
+    gen.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
+    gen.add_argument("--limit", type=int, default=None, help="first N usable rows")
+    gen.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
+    gen.add_argument("--split", default=None, help="only rows whose 'split' column has this value (e.g. test)")
+    gen.add_argument("--model", default=None)
+    gen.add_argument("--steps", type=int, default=100)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--device", default="auto")
+    gen.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
+    gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
+    gen.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
+    mod = evaluate.add_parser("modification", help="match rate of modified polymorphs against the lowest one")
+    mod.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
+    mod.add_argument("--limit", type=int, default=None, help="first N pairs")
+    mod.add_argument("--split", default=None)
+    mod.add_argument("--model", default=None)
+    mod.add_argument("--steps", type=int, default=100)
+    mod.add_argument("--seed", type=int, default=0)
+    mod.add_argument("--device", default="auto")
+    mod.add_argument("--workers", type=int, default=None)
+    mod.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
+
+
+def cmd_generate(args) -> int:
+    from .generation import generate
+
+    progress = _progress_bar("sampling", args.n)
+    candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=args.model,
+                          steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
+                          callback=progress)
+    return _write_candidates(candidates, args)
+
+
+def cmd_modify(args) -> int:
+    from .data import read_structure
+    from .modification import modify
+
+    structure = read_structure(args.structure)
+    candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
+                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap)
+    return _write_candidates(candidates, args)
+
+
+def _write_candidates(candidates, args) -> int:
+    """Structure files + candidates.csv in ``args.out``; a summary line (JSON with --json)."""
+    import csv
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for c in candidates:
+        name = f"{c.formula}_sg{c.spacegroup_requested}_{c.index:03d}"
+        filename = f"{name}.cif" if args.format == "cif" else f"{name}.vasp"
+        c.structure.to(filename=str(out / filename), fmt=EXPORT_FORMATS[args.format])
+        rows.append({"file": filename, **c.summary()})
+    with open(out / "candidates.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    valid = sum(r["valid"] for r in rows)
+    same_sg = sum(r["spacegroup_detected"] == r["spacegroup_requested"] for r in rows)
+    summary = {"n": len(rows), "valid": valid, "spacegroup_kept": same_sg, "out": str(out),
+               "model": candidates[0].model, "steps": args.steps}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {len(rows)} structures to {out} ({valid} valid, {same_sg} keep space group "
+              f"{candidates[0].spacegroup_requested}); see candidates.csv")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate_generation
+
+    if args.task == "modification":
+        from .modification import evaluate_modification
+
+        metrics = evaluate_modification(args.csv, limit=args.limit, model=args.model, steps=args.steps,
+                                        seed=args.seed, device=args.device, workers=args.workers, split=args.split)
+        print(json.dumps(metrics))
+        return 0
+    metrics = evaluate_generation(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
+                                  steps=args.steps, seed=args.seed, device=args.device, workers=args.workers,
+                                  split=args.split, snap=args.snap)
+    print(json.dumps(metrics))
+    return 0
+
+
+def _progress_bar(desc: str, total: int):
+    """Progress callback; the bar is created on the first update, so that input errors raised before
+    sampling starts leave stderr with nothing but the one-line error message."""
+    from tqdm import tqdm
+
+    bars = []
+
+    def update(done, _total):
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit="structure", leave=False))
+        bar = bars[0]
+        bar.update(done - bar.n)
+        if done >= _total:
+            bar.close()
+
+    return update
+
+
+def _add_relax(sub) -> None:
+    relax = sub.add_parser("relax", help="relax structures with an interatomic potential (M3GNet by default)")
+    relax.add_argument("files", nargs="+", metavar="FILE", help="structure files (CIF, POSCAR, ...)")
+    relax.add_argument("--out", required=True, help="output directory for the relaxed CIFs and results.csv")
+    _add_potential_options(relax)
+    relax.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
+    relax.add_argument("--steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
+    relax.add_argument("--workers", type=int, default=1, help="processes relaxing in parallel (default 1)")
+    relax.add_argument("--formation", default="references", choices=["references", "eform", "none"],
+                       help="formation energy from elemental references relaxed with the same potential "
+                            "(default), from the M3GNet Eform model, or none")
+    relax.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+
+
+def _add_hull(sub) -> None:
+    hull = sub.add_parser("hull", help="energy above the convex hull of candidate structures")
+    hull.add_argument("files", nargs="+", metavar="FILE", help="candidate structure files (CIF, POSCAR, ...)")
+    hull.add_argument("--chemsys", required=True, help="chemical system, e.g. Ta-W-B")
+    hull.add_argument("--reference", default="mp", choices=["mp", "elements", "ml"],
+                      help="hull references: Materials Project entries + elements (default), elements only; "
+                           "ml is not available yet")
+    hull.add_argument("--out", required=True, help="output directory for hull.csv and hull.html")
+    _add_potential_options(hull)
+    hull.add_argument("--formation", default="references", choices=["references", "eform"],
+                      help="candidate formation energy: potential energy minus elemental references "
+                           "(default) or the M3GNet Eform model")
+    hull.add_argument("--relax", action="store_true", help="relax the candidates first (default: as given)")
+    hull.add_argument("--fmax", type=float, default=0.05, help="with --relax: force convergence, eV/Å")
+    hull.add_argument("--steps", type=int, default=500, help="with --relax: maximum FIRE steps")
+    hull.add_argument("--data-dir", default=None, help="directory holding mp_formation_energies.csv.gz")
+    hull.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+
+
+def _add_potential_options(parser) -> None:
+    parser.add_argument("--potential", default="m3gnet",
+                        help="m3gnet (default; CHGNet when no M3GNet weights are found), chgnet, a matgl model "
+                             "directory or a matgl model name")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per process (default 1: fastest for crystal-sized graphs)")
+
+
+def _check_relax_args(args) -> None:
+    from .errors import ExplorerInputError
+
+    for name in args.files:
+        if not Path(name).is_file():
+            raise ExplorerInputError(f"file not found: {name}")
+    if not args.fmax > 0:
+        raise ExplorerInputError(f"--fmax must be > 0, got {args.fmax}")
+    if args.steps < 0:
+        raise ExplorerInputError(f"--steps must be >= 0, got {args.steps}")
+    if getattr(args, "workers", 1) < 1:
+        raise ExplorerInputError(f"--workers must be >= 1, got {args.workers}")
+    if args.threads < 1:
+        raise ExplorerInputError(f"--threads must be >= 1, got {args.threads}")
+
+
+def _output_names(files: list[str]) -> list[str]:
+    """``<stem>_relaxed.cif`` per input; inputs sharing a stem get their position as a prefix."""
+    stems = [Path(name).name.split(".")[0] or "structure" for name in files]
+    return [f"{stem}_relaxed.cif" if stems.count(stem) == 1 else f"{i:03d}_{stem}_relaxed.cif"
+            for i, stem in enumerate(stems)]
+
+
+def _run_relaxations(items, labels, args, formation: str, steps: int, workers: int = 1) -> list:
+    """RelaxResults of ``items`` (input order) with a progress bar on stderr."""
+    import torch
+    from tqdm import tqdm
+
+    from .relax import ReferenceDone, RelaxDone, RelaxStep, irelax, load_potential
+
+    torch.set_num_threads(args.threads)
+    potential = load_potential(args.potential)
+    bars = []
+
+    def bar():
+        if not bars:
+            bars.append(tqdm(total=len(items), desc="relaxing", unit="structure", leave=False))
+        return bars[0]
+
+    results = {}
+    try:
+        for event in irelax(items, potential=potential, fmax=args.fmax, steps=steps, workers=workers,
+                            formation=formation, labels=labels):
+            if isinstance(event, RelaxStep):
+                bar().set_postfix_str(f"{Path(event.label).name} step {event.step} "
+                                      f"E {event.energy_per_atom:.4f} eV/atom fmax {event.fmax:.3f}")
+            elif isinstance(event, ReferenceDone):
+                bar().set_postfix_str(f"elemental reference {event.element}: {event.energy_per_atom:.4f} eV/atom")
+            elif isinstance(event, RelaxDone):
+                results[event.index] = event.result
+                bar().update(1)
+    finally:
+        if bars:
+            bars[0].close()
+    return [results[i] for i in sorted(results)]
+
+
+def cmd_relax(args) -> int:
+    import csv
+    import time
+
+    start = time.perf_counter()
+    _check_relax_args(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = _run_relaxations(args.files, list(args.files), args, args.formation, args.steps, args.workers)
+    rows = []
+    for result, name in zip(results, _output_names(args.files)):
+        row = result.summary()
+        if result.structure is not None:
+            result.structure.to(filename=str(out / name), fmt="cif")
+            row["output"] = name
+        rows.append(row)
+    columns = ["file", "status", "energy_per_atom", "formation_energy_per_atom", "steps", "a", "b", "c", "volume",
+               "output", "error"]
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {"results": rows, "seconds": round(time.perf_counter() - start, 2)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for row in rows:
+            energy = row["energy_per_atom"]
+            detail = f"{energy:.4f} eV/atom, {row['steps']} steps" if energy is not None else row.get("error", "")
+            print(f"{row['file']}: {row['status']} ({detail})")
+        print(f"wrote {sum('output' in r for r in rows)} relaxed structures to {out}; see results.csv")
+    return 0 if any(r["status"] != "failed" for r in rows) else 1
+
+
+def cmd_hull(args) -> int:
+    import csv
+    import time
+
+    from .errors import ExplorerInputError
+    from .relax import hull_analysis, load_structure
+    from .relax.hull import parse_chemsys, reference_entries, save_plot
+
+    start = time.perf_counter()
+    elements = parse_chemsys(args.chemsys)
+    _check_relax_args(args)
+    reference_entries(elements, args.reference, args.data_dir)  # fail fast on a missing data file or bad mode
+    rows: dict[int, dict] = {}
+    items, labels, positions = [], [], []
+    for i, name in enumerate(args.files):
+        try:
+            structure = load_structure(name)
+        except ExplorerInputError as exc:
+            rows[i] = {"label": name, "status": "failed", "error": str(exc)}
+            continue
+        outside = sorted({e.symbol for e in structure.composition} - set(elements))
+        if outside:
+            rows[i] = {"label": name, "formula": structure.composition.reduced_formula, "status": "failed",
+                       "error": f"{', '.join(outside)} not in the chemical system {args.chemsys}"}
+            continue
+        items.append(structure)
+        labels.append(name)
+        positions.append(i)
+    results = _run_relaxations(items, labels, args, args.formation, args.steps if args.relax else 0) if items else []
+    placed = []
+    for i, result in zip(positions, results):
+        row = {"label": result.label, "formula": None, "status": result.status, "error": result.error,
+               "energy_per_atom": result.summary()["energy_per_atom"]}
+        if result.structure is not None:
+            row["formula"] = result.structure.composition.reduced_formula
+        if not args.relax and result.status == "unconverged":
+            row["status"], row["error"] = "ok", ""  # a single-point evaluation is not meant to converge
+        if result.formation_energy_per_atom is None and row["status"] != "failed":
+            row["status"], row["error"] = "failed", "no formation energy (missing elemental reference?)"
+        if row["status"] != "failed":
+            placed.append((i, result))
+        rows[i] = row
+    analysis = hull_analysis([(r.label, r.structure.composition, r.formation_energy_per_atom) for _, r in placed],
+                             elements, args.reference, args.data_dir)
+    for (i, _), hull_row in zip(placed, analysis.candidates):
+        rows[i].update(hull_row.summary())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = [rows[i] for i in sorted(rows)]
+    columns = ["label", "formula", "status", "energy_per_atom", "formation_energy_per_atom", "e_above_hull",
+               "decomposition", "error"]
+    with open(out / "hull.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(table)
+    save_plot(analysis.plot(), out / "hull.html")
+    summary = {"chemsys": "-".join(elements), "reference": args.reference, "candidates": table,
+               "csv": str(out / "hull.csv"), "html": str(out / "hull.html"),
+               "seconds": round(time.perf_counter() - start, 2)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for row in table:
+            if row["status"] == "failed":
+                print(f"{row['label']}: failed ({row['error']})")
+            else:
+                print(f"{row['label']}: {row['formula']} E_f {row['formation_energy_per_atom']:.4f} eV/atom, "
+                      f"{row['e_above_hull']:.4f} eV/atom above hull ({row['decomposition']})")
+        print(f"wrote {out / 'hull.csv'} and {out / 'hull.html'}")
+    return 0 if placed else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="explorer", description="Conditional design of inorganic crystals.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    _add_generate(sub)
+    _add_modify(sub)
+    _add_evaluate(sub)
+    _add_train(sub)
+    _add_relax(sub)
+    _add_hull(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import ExplorerInputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"generate": cmd_generate, "modify": cmd_modify, "evaluate": cmd_evaluate, "train": cmd_train,
+                "relax": cmd_relax, "hull": cmd_hull}
+    try:
+        return handlers[args.command](args)
+    except ExplorerInputError as exc:
+        print(f"explorer: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"explorer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("explorer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Reading the structure CSV.gz files and turning them into cached arrays for training and evaluation.
+
+A processed file is cached as ``<cache_dir>/<name>-<sha256 of the source>[:16]-v<VERSION>.npz``, so a
+second run starts in seconds and a changed source file is processed again.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .config import cache_dir
+from .errors import ExplorerInputError
+from .representation import MATRIX_ROWS, MAX_SITES, encode
+
+PROCESSING_VERSION = 1
+TRAINING_FILES = ("mp_structures.csv.gz", "wbm_structures.csv.gz")
+
+
+def read_rows(path: str | os.PathLike) -> list[dict]:
+    """Rows of a structure CSV (plain or gzip) as dicts; needs a ``cif`` column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExplorerInputError(f"file not found: {path}")
+    csv.field_size_limit(2**31 - 1)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ExplorerInputError(f"cannot read {path}: {exc}") from None
+    if rows and "cif" not in rows[0]:
+        raise ExplorerInputError(f"{path} has no 'cif' column")
+    return rows
+
+
+def parse_cif(text: str):
+    """pymatgen Structure from CIF text, with a clear error for malformed input."""
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            structure = Structure.from_str(text, fmt="cif")
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExplorerInputError(f"malformed CIF: {reason}") from None
+    if len(structure) == 0:
+        raise ExplorerInputError("malformed CIF: no atoms")
+    return structure
+
+
+def row_energy(row: dict) -> float:
+    """Formation energy (eV/atom) of a row; NaN when absent."""
+    for key in ("formation_energy_per_atom", "heat_ref"):
+        value = row.get(key)
+        if value not in (None, ""):
+            return float(value)
+    return math.nan
+
+
+def read_structure(path: str | os.PathLike):
+    """Structure from a CIF, POSCAR/CONTCAR or any file pymatgen reads, with one-line errors."""
+    from pymatgen.core import Structure
+
+    path = Path(path)
+    if not path.is_file():
+        raise ExplorerInputError(f"file not found: {path}")
+    text = path.read_text(errors="replace")
+    if path.suffix.lower() == ".cif" or "_cell_length_a" in text:
+        return parse_cif(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            structure = Structure.from_file(path)
+        except Exception:
+            try:
+                structure = Structure.from_str(text, fmt="poscar")
+            except Exception as exc:
+                raise ExplorerInputError(f"cannot read a structure from {path.name}: {exc}") from None
+    if len(structure) == 0:
+        raise ExplorerInputError(f"{path.name}: no atoms")
+    return structure
+
+
+@dataclass
+class ProcessedSet:
+    """Arrays of one structure file, aligned by row: ``matrix`` (N, 64, 3), ``species`` (N, 60) atomic numbers
+    (0 = empty), ``n_sites``, ``spacegroup``, ``energy`` (eV/atom), ``split``, ``ids``."""
+
+    matrix: np.ndarray
+    species: np.ndarray
+    n_sites: np.ndarray
+    spacegroup: np.ndarray
+    energy: np.ndarray
+    split: np.ndarray
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.n_sites)
+
+    def select(self, mask: np.ndarray) -> ProcessedSet:
+        return ProcessedSet(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+
+    @staticmethod
+    def concatenate(parts: list[ProcessedSet]) -> ProcessedSet:
+        fields = ProcessedSet.__dataclass_fields__
+        return ProcessedSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+def _encode_row(args):
+    index, cif, spacegroup = args
+    try:
+        crystal = encode(parse_cif(cif), spacegroup=None)
+    except ExplorerInputError:
+        return index, None
+    return index, (crystal.matrix, crystal.atomic_numbers, crystal.spacegroup)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def process_rows(rows: list[dict], workers: int | None = None, progress: bool = False) -> ProcessedSet:
+    """Encode rows (canonical primitive cell, ≤ 60 sites); rows that fail or are too large are dropped."""
+    jobs = [(i, row["cif"], row.get("spacegroup")) for i, row in enumerate(rows)]
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(jobs) > 64:
+        with get_context("fork").Pool(workers) as pool:
+            results = pool.imap(_encode_row, jobs, chunksize=64)
+            results = list(_progress(results, len(jobs), progress))
+    else:
+        results = [_encode_row(job) for job in _progress(jobs, len(jobs), progress)]
+    kept = [(i, r) for i, r in results if r is not None]
+    n = len(kept)
+    matrix = np.zeros((n, MATRIX_ROWS, 3), dtype=np.float32)
+    species = np.zeros((n, MAX_SITES), dtype=np.uint8)
+    n_sites = np.zeros(n, dtype=np.int16)
+    spacegroup = np.zeros(n, dtype=np.int16)
+    for k, (_, (m, z, sg)) in enumerate(kept):
+        matrix[k], species[k, : len(z)], n_sites[k], spacegroup[k] = m, z, len(z), sg
+    index = [i for i, _ in kept]
+    energy = np.array([row_energy(rows[i]) for i in index], dtype=np.float32)
+    split = np.array([rows[i].get("split", "") for i in index], dtype="U8")
+    ids = np.array([rows[i].get("material_id") or rows[i].get("id") or str(i) for i in index], dtype="U32")
+    return ProcessedSet(matrix, species, n_sites, spacegroup, energy, split, ids)
+
+
+def _progress(iterable, total, enabled):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc="encoding structures", unit="structure")
+
+
+def load_processed(path: str | os.PathLike, workers: int | None = None, progress: bool = True) -> ProcessedSet:
+    """Processed arrays for a structure CSV(.gz), read from the on-disk cache when the source is unchanged."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExplorerInputError(f"file not found: {path}")
+    cache = cache_dir() / f"{path.name.split('.')[0]}-{_file_hash(path)}-v{PROCESSING_VERSION}.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            return ProcessedSet(*(data[f] for f in ProcessedSet.__dataclass_fields__))
+    processed = process_rows(read_rows(path), workers=workers, progress=progress)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **{f: getattr(processed, f) for f in ProcessedSet.__dataclass_fields__})
+    os.replace(tmp, cache)
+    return processed
+
+
+def load_training_data(data_dir=None, splits=("train",), max_sites: int = MAX_SITES) -> ProcessedSet:
+    """Train/val/test arrays from ``mp_structures`` + ``wbm_structures`` (the ``split`` column; never mixed)."""
+    from .config import data_file
+
+    parts = [load_processed(data_file(name, data_dir)) for name in TRAINING_FILES]
+    data = ProcessedSet.concatenate(parts)
+    mask = np.isin(data.split, list(splits)) & (data.n_sites <= max_sites) & np.isfinite(data.energy)
+    return data.select(mask)
+
+
+def cif_text(structure) -> str:
+    """CIF text of a structure through pymatgen's export path."""
+    return structure.to(fmt="cif")
+
+
+__all__ = ["ProcessedSet", "load_processed", "load_training_data", "read_rows", "parse_cif"]

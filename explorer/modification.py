@@ -1,0 +1,279 @@
+"""Conditional modification (paper §2.2, §5): turn a polymorph into another (more stable) one.
+
+Pairs come from polymorph groups — structures with identical cell contents (same species multiset in the
+primitive standard cell), sorted by formation energy: (S_i -> S_0) "lowest" pairs and (S_i -> S_j, i > j > 0)
+"non-lowest" pairs, resampled every epoch with equal numbers of both kinds and a cap per group. Conditions:
+the target space group, E_diff = E_target - E_init (eV/atom) and the initial structure. Site rows of the two
+matrices are aligned by species (both are sorted by atomic number).
+
+| method     | network input            | predicts                 | sampling                         |
+|------------|--------------------------|--------------------------|----------------------------------|
+| regression | x_init                   | x_target (PBC loss)      | one step                         |
+| palette    | x_t (noise) + x_init     | noise ε                  | DDPM from N(0, 1)                |
+| cfm        | x_t on the path x_init→x | velocity (minimum image) | Euler from x_init                |
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from .data import ProcessedSet
+from .errors import ExplorerInputError
+from .losses import masked_mse, pbc_loss
+from .models.conditioning import Conditions, make_conditions
+from .representation import MATRIX_ROWS
+from .schedulers import DDPMScheduler, FlowEulerScheduler, minimum_image, wrap_coordinates
+
+METHODS = ("regression", "palette", "cfm")
+SITE_ROWS = slice(0, MATRIX_ROWS - 3)
+LATTICE_ROWS = slice(MATRIX_ROWS - 3, MATRIX_ROWS)
+
+
+def polymorph_groups(data: ProcessedSet, min_size: int = 2) -> list[np.ndarray]:
+    """Row indices of structures with identical cell contents, each group sorted by energy (lowest first)."""
+    groups = defaultdict(list)
+    for i in range(len(data)):
+        groups[data.species[i].tobytes()].append(i)
+    out = []
+    for members in groups.values():
+        if len(members) >= min_size:
+            members = np.array(members)
+            out.append(members[np.argsort(data.energy[members], kind="stable")])
+    return out
+
+
+def lowest_pairs(groups: list[np.ndarray]) -> np.ndarray:
+    """(initial, target) pairs S_i -> S_0 for every non-lowest polymorph."""
+    pairs = [(g[i], g[0]) for g in groups for i in range(1, len(g))]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def non_lowest_pairs(groups: list[np.ndarray]) -> np.ndarray:
+    """(initial, target) pairs S_i -> S_j with i > j > 0."""
+    pairs = [(g[i], g[j]) for g in groups for i in range(2, len(g)) for j in range(1, i)]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def epoch_pairs(groups: list[np.ndarray], rng: np.random.Generator, cap_per_group: int = 6) -> np.ndarray:
+    """One epoch of pairs: every group contributes at most ``cap_per_group`` lowest pairs, and as many
+    non-lowest pairs (sampled) as lowest ones are drawn in total."""
+    lowest, others = [], []
+    for g in groups:
+        low = lowest_pairs([g])
+        if len(low) > cap_per_group:
+            low = low[rng.choice(len(low), cap_per_group, replace=False)]
+        lowest.append(low)
+        high = non_lowest_pairs([g])
+        if len(high):
+            others.append(high[rng.choice(len(high), min(cap_per_group, len(high)), replace=False)])
+    lowest = np.concatenate(lowest) if lowest else np.zeros((0, 2), np.int64)
+    others = np.concatenate(others) if others else np.zeros((0, 2), np.int64)
+    if len(others) > len(lowest):
+        others = others[rng.choice(len(others), len(lowest), replace=False)]
+    pairs = np.concatenate([lowest, others])
+    return pairs[rng.permutation(len(pairs))]
+
+
+def align_sites(initial: np.ndarray, target: np.ndarray, species: np.ndarray) -> np.ndarray:
+    """Target coordinate rows permuted, within each element, to sit closest to the initial rows
+    (minimum-image fractional distance, optimal assignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    aligned = target.copy()
+    n = int((species > 0).sum())
+    for z in np.unique(species[:n]):
+        rows = np.flatnonzero(species[:n] == z)
+        if len(rows) < 2:
+            continue
+        delta = initial[rows, None, :] - target[None, rows, :]
+        cost = np.square(delta - np.round(delta)).sum(-1)
+        _, columns = linear_sum_assignment(cost)
+        aligned[rows] = target[rows[columns]]
+    return aligned
+
+
+def pair_tensors(data: ProcessedSet, pairs: np.ndarray) -> tuple[torch.Tensor, Conditions]:
+    """(x_target, Conditions with initial = x_init, spacegroup = target's, energy = E_diff); the target's
+    sites are aligned to the initial ones (see :func:`align_sites`)."""
+    init, target = pairs[:, 0], pairs[:, 1]
+    x1 = np.stack([align_sites(data.matrix[i], data.matrix[t], data.species[t]) for i, t in pairs])
+    cond = make_conditions(data.species[target], data.spacegroup[target],
+                           data.energy[target] - data.energy[init], initial=data.matrix[init])
+    return torch.from_numpy(x1), cond
+
+
+def regression_step(model, cond: Conditions) -> torch.Tensor:
+    """One-step prediction of the target as a displacement of the initial structure (the network starts as
+    the identity map, which is already close for similar polymorphs)."""
+    zeros = torch.zeros(cond.initial.shape[0], device=cond.initial.device)
+    return cond.initial + model(cond.initial, zeros, cond)
+
+
+class ModificationObjective:
+    """Training loss of a modification model on a batch (x_target, cond with ``initial``)."""
+
+    def __init__(self, method: str, num_train_timesteps: int = 1000):
+        if method not in METHODS:
+            raise ValueError(f"unknown modification method {method!r}; choose from {METHODS}")
+        self.method = method
+        self.ddpm = DDPMScheduler(num_train_timesteps) if method == "palette" else None
+
+    def __call__(self, model, x1: torch.Tensor, cond: Conditions):
+        batch, x0, rows = x1.shape[0], cond.initial, cond.row_mask()
+        if self.method == "regression":
+            pred = regression_step(model, cond)
+            lattice_mask = torch.zeros_like(rows)
+            lattice_mask[:, LATTICE_ROWS] = True
+            pbc = pbc_loss(pred, x1, cond.site_mask)
+            lattice = masked_mse(pred, x1, lattice_mask)
+            return pbc + lattice, {"pbc": float(pbc.detach()), "lattice_mse": float(lattice.detach())}
+        if self.method == "palette":
+            steps = torch.randint(0, self.ddpm.num_train_timesteps, (batch,))
+            noise = torch.randn_like(x1)
+            eps = model(self.ddpm.add_noise(x1, noise, steps), self.ddpm.model_time(steps), cond)
+            mse = masked_mse(eps, noise, rows)
+            return mse, {"mse": float(mse.detach())}
+        t = torch.rand(batch)
+        delta = x1 - x0
+        delta[:, SITE_ROWS] = minimum_image(delta[:, SITE_ROWS])
+        xt = wrap_coordinates(x0 + t.view(-1, 1, 1) * delta)
+        mse = masked_mse(model(xt, t, cond), delta, rows)
+        return mse, {"mse": float(mse.detach())}
+
+
+class ModificationPipeline:
+    """Samples target structures from initial ones with a trained modification model."""
+
+    def __init__(self, model, method: str, device="cpu"):
+        from .pipeline import resolve_device
+
+        if method not in METHODS:
+            raise ValueError(f"unknown modification method {method!r}; choose from {METHODS}")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.method = method
+
+    @torch.no_grad()
+    def __call__(self, cond: Conditions, steps: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
+        cond = cond.to(self.device)
+        batch = cond.energy.shape[0]
+        rows = cond.row_mask().unsqueeze(-1).float()
+        if self.method == "regression":
+            x = regression_step(self.model, cond)
+        elif self.method == "palette":
+            scheduler = DDPMScheduler()
+            scheduler.set_timesteps(steps)
+            x = torch.randn((batch, MATRIX_ROWS, 3), generator=generator).to(self.device) * rows
+            for t in scheduler.timesteps:
+                eps = self.model(x, scheduler.model_time(t).expand(batch).to(self.device), cond)
+                x = scheduler.step(eps, t, x, generator=generator if self.device.type == "cpu" else None) * rows
+        else:
+            scheduler = FlowEulerScheduler(periodic=True)
+            scheduler.set_timesteps(steps)
+            x = cond.initial.clone()
+            for t in scheduler.timesteps:
+                v = self.model(x, scheduler.model_time(t).expand(batch).to(self.device), cond)
+                x = scheduler.step(v, t, x) * rows
+        return wrap_coordinates((x * rows).float().cpu())
+
+
+def load_modification_pipeline(model: str | None = None, device: str = "auto"):
+    """(pipeline, manifest entry) of a shipped modification model (default: the manifest's
+    ``default_modification``)."""
+    from .pretrained import load_pretrained, read_manifest
+
+    if model is None:
+        model = read_manifest().get("default_modification")
+        if model is None:
+            raise ExplorerInputError("no modification model is shipped yet (pretrained/manifest.json)")
+    network, entry = load_pretrained(model)
+    if entry.method not in METHODS:
+        raise ExplorerInputError(f"model {entry.name!r} is a {entry.method} generation model, not a modification model")
+    return ModificationPipeline(network, entry.method, device), entry
+
+
+def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
+           steps: int = 100, seed: int = 0, device: str = "auto", jitter: float = 0.02, snap: bool = False):
+    """Candidates of the same composition as ``structure`` in ``spacegroup``, with a target formation-energy
+    change ``energy_delta`` (eV/atom, negative = more stable). The regression model is deterministic: its
+    ``n`` candidates start from copies of the structure whose fractional coordinates are jittered by up to
+    ``jitter`` (the first copy is not jittered)."""
+    from .generation import check_energy, make_candidate
+    from .representation import decode, encode
+    from .spacegroups import check_spacegroup
+
+    spacegroup = check_spacegroup(spacegroup)
+    energy_delta = check_energy(energy_delta)
+    if int(n) < 1:
+        raise ExplorerInputError(f"n must be >= 1, got {n}")
+    crystal = encode(structure)
+    pipeline, entry = load_modification_pipeline(model, device)
+    supported = set(entry.info.get("elements", []))
+    unsupported = sorted({int(z) for z in crystal.atomic_numbers} - supported) if supported else []
+    if unsupported:
+        from .elements import symbols
+
+        names = ", ".join(symbols()[z - 1] for z in unsupported)
+        raise ExplorerInputError(f"the modification model was not trained on {names}; no support for this composition")
+    generator = torch.Generator().manual_seed(int(seed))
+    initial = np.repeat(crystal.matrix[None], int(n), axis=0)
+    if entry.method == "regression" and n > 1:
+        noise = (torch.rand((int(n) - 1, crystal.n_sites, 3), generator=generator).numpy() - 0.5) * 2 * jitter
+        initial[1:, : crystal.n_sites] = np.mod(initial[1:, : crystal.n_sites] + noise, 1.0)
+    species = np.zeros((int(n), 60), dtype=np.int64)
+    species[:, : crystal.n_sites] = crystal.atomic_numbers
+    cond = make_conditions(species, np.full(int(n), spacegroup), np.full(int(n), energy_delta, np.float32), initial)
+    matrices = pipeline(cond, steps=int(steps), generator=generator).numpy()
+    return [make_candidate(decode(m, crystal.atomic_numbers), spacegroup, energy_delta, snap=snap, model=entry.name,
+                           steps=int(steps), seed=int(seed), index=i) for i, m in enumerate(matrices)]
+
+
+def evaluate_modification(csv_path, limit: int | None = None, model: str | None = None, steps: int = 100,
+                          seed: int = 0, device: str = "auto", workers: int | None = None,
+                          split: str | None = None) -> dict:
+    """Pairs from the polymorph groups inside a CSV (each non-lowest polymorph -> the lowest one of its cell
+    contents); one sample per pair, StructureMatcher against the target."""
+    from .data import process_rows, read_rows
+    from .evaluation import match_all
+    from .representation import decode, min_interatomic_distance
+
+    started = time.time()
+    rows = read_rows(csv_path)
+    if split is not None:
+        rows = [row for row in rows if row.get("split") == split]
+    data = process_rows(rows, workers=workers)
+    data = data.select(np.isfinite(data.energy))
+    pairs = lowest_pairs(polymorph_groups(data))
+    if limit is not None:
+        pairs = pairs[:limit]
+    if not len(pairs):
+        raise ExplorerInputError(f"no polymorph pairs (same cell contents, >= 2 structures) in {csv_path}")
+    pipeline, entry = load_modification_pipeline(model, device)
+    generator = torch.Generator().manual_seed(seed)
+    generated, targets = [], []
+    for start in range(0, len(pairs), 64):
+        chunk = pairs[start : start + 64]
+        x1, cond = pair_tensors(data, chunk)
+        matrices = pipeline(cond, steps=steps, generator=generator).numpy()
+        for k, (_, target) in enumerate(chunk):
+            z = data.species[target][: data.n_sites[target]]
+            generated.append(decode(matrices[k], z))
+            targets.append(decode(data.matrix[target], z))
+    matches = match_all(generated, targets, workers)
+    n = len(pairs)
+    rms = [m[2] for m in matches if m[2] is not None]
+    return {
+        "n": n,
+        "match_rate": round(sum(m[0] for m in matches) / n, 4),
+        "match_rate_loose": round(sum(m[1] for m in matches) / n, 4),
+        "rmse": round(sum(rms) / len(rms), 4) if rms else None,
+        "validity": round(sum(min_interatomic_distance(s) >= 0.5 for s in generated) / n, 4),
+        "seconds": round(time.time() - started, 1),
+        "model": entry.name,
+        "steps": steps,
+        "split": split,
+    }

@@ -1,0 +1,71 @@
+"""The command line, run as users run it: ``python -m explorer.cli ...`` in a subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import tiny_rows, write_csv_gz
+from pymatgen.core import Composition, Structure
+
+METRIC_KEYS = {"n", "match_rate", "match_rate_loose", "rmse", "validity", "seconds", "model", "steps"}
+
+
+def run_cli(*args, cwd, timeout=300):
+    env = dict(os.environ, EXPLORER_CACHE_DIR=str(cwd / "cache"))
+    return subprocess.run([sys.executable, "-m", "explorer.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_generate_writes_cif_files_and_candidates_csv(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("generate", "--formula", "NaCl", "--spacegroup", "225", "--energy", "-2.0", "--n", "3",
+                     "--steps", "3", "--seed", "1", "--device", "cpu", "--out", out, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 3 and summary["steps"] == 3
+    cifs = sorted(out.glob("*.cif"))
+    assert len(cifs) == 3
+    for path in cifs:
+        structure = Structure.from_file(path)
+        assert structure.composition == Composition("NaCl") and structure.volume > 0
+    with open(out / "candidates.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3
+    assert sorted(r["file"] for r in rows) == [p.name for p in cifs]
+    assert all(r["formula"] == "NaCl" and r["spacegroup_requested"] == "225" and r["n_sites"] == "2" for r in rows)
+
+
+def test_evaluate_generation_prints_one_json_object(tmp_path):
+    csv_path = write_csv_gz(tmp_path / "tiny.csv.gz", tiny_rows())
+    result = run_cli("evaluate", "generation", "--csv", csv_path, "--limit", "2", "--steps", "3", "--workers", "1",
+                     "--device", "cpu", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert isinstance(metrics, dict) and METRIC_KEYS <= set(metrics)
+    assert metrics["n"] == 2 and metrics["steps"] == 3
+
+
+GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (GENERATE + ["--formula", "Xx", "--spacegroup", "225", "--energy", "-1"], "unknown element"),
+    (GENERATE + ["--formula", "Na31Cl30", "--spacegroup", "225", "--energy", "-1"], "61 atoms"),
+    (GENERATE + ["--formula", "NaCl", "--spacegroup", "231", "--energy", "-1"], "space group"),
+    (GENERATE + ["--formula", "NaCl", "--spacegroup", "225", "--energy", "nan"], "energy"),
+    (["evaluate", "generation", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
+    (GENERATE + ["--formula", "NaCl", "--spacegroup", "225"], "required"),
+])
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
+    if args[0] == "generate":
+        args = args + ["--out", str(tmp_path / "out")]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0] and lines[0].startswith("explorer")
+    assert not (tmp_path / "out").exists()

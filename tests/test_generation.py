@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+from pymatgen.core import Composition, Lattice, Structure
+
+from explorer.errors import ExplorerInputError
+from explorer.generation import Candidate, check_energy, generate, make_candidate, parse_formula
+from explorer.pretrained import available_models, default_model
+
+
+@pytest.fixture(scope="module")
+def candidates():
+    """Three SrTiO3 candidates from the default shipped model (3 Euler/diffusion steps)."""
+    return generate("SrTiO3", 221, -3.5, n=3, steps=3, seed=0, device="cpu")
+
+
+def test_generate_returns_n_candidates_of_the_requested_composition(candidates):
+    assert len(candidates) == 3
+    for i, c in enumerate(candidates):
+        assert isinstance(c, Candidate)
+        assert c.structure.composition == Composition("SrTiO3")
+        assert c.formula == "SrTiO3"
+        assert np.all((c.structure.frac_coords >= 0) & (c.structure.frac_coords < 1))
+        assert c.structure.volume > 0 and np.isfinite(c.structure.lattice.matrix).all()
+        assert c.spacegroup_requested == 221 and 1 <= c.spacegroup_detected <= 230
+        assert c.target_energy == -3.5
+        assert c.model == default_model() and c.steps == 3 and c.seed == 0 and c.index == i
+        assert c.min_distance > 0 and c.valid == (c.min_distance >= 0.5)
+        summary = c.summary()
+        assert summary["n_sites"] == 5 and summary["formula"] == "SrTiO3" and summary["volume"] > 0
+
+
+def test_candidate_dict_round_trip(candidates):
+    original = candidates[0]
+    restored = Candidate.from_dict(original.as_dict())
+    assert isinstance(restored.structure, Structure)
+    assert restored.structure == original.structure
+    assert restored.summary() == original.summary()
+
+
+def test_same_seed_same_structures(candidates):
+    again = generate("SrTiO3", 221, -3.5, n=3, steps=3, seed=0, device="cpu")
+    for a, b in zip(candidates, again):
+        np.testing.assert_allclose(a.structure.lattice.matrix, b.structure.lattice.matrix, atol=1e-6)
+        np.testing.assert_allclose(a.structure.frac_coords, b.structure.frac_coords, atol=1e-6)
+    other = generate("SrTiO3", 221, -3.5, n=1, steps=3, seed=1, device="cpu")[0]
+    assert not np.allclose(other.structure.frac_coords, candidates[0].structure.frac_coords)
+
+
+@pytest.mark.parametrize("model", sorted(set(available_models()) - {default_model()}))
+def test_every_shipped_model_generates(model):
+    (c,) = generate("NaCl", 225, -2.0, n=1, steps=3, seed=0, model=model, device="cpu")
+    assert c.model == model and c.structure.composition == Composition("NaCl") and c.structure.volume > 0
+
+
+def test_parse_formula():
+    assert parse_formula("NaCl") == [11, 17]
+    assert parse_formula("Ta2 W2 B12") == [5] * 12 + [73] * 2 + [74] * 2
+    assert parse_formula("SrTiO3") == [8, 8, 8, 22, 38]
+    assert len(parse_formula("Na30Cl30")) == 60
+
+
+@pytest.mark.parametrize("formula", ["Xx", "Xx2O", "", "   ", "NaCl0.5", "Na31Cl30", "Rf2", None])
+def test_parse_formula_rejects(formula):
+    with pytest.raises(ExplorerInputError):
+        parse_formula(formula)
+
+
+@pytest.mark.parametrize("energy", [float("nan"), "nan", float("inf"), "-inf", "abc", None, 10.5, -11])
+def test_check_energy_rejects(energy):
+    with pytest.raises(ExplorerInputError):
+        check_energy(energy)
+
+
+def test_check_energy_accepts():
+    assert check_energy("-1.25") == -1.25
+    assert check_energy(0) == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"formula": "Xx2O"}, {"formula": "Na31Cl30"}, {"spacegroup": 0}, {"spacegroup": 231},
+    {"energy": float("nan")}, {"n": 0}, {"steps": 0}, {"model": "no-such-model"},
+])
+def test_generate_rejects_bad_input(kwargs):
+    args = {"formula": "NaCl", "spacegroup": 225, "energy": -2.0, "n": 1, "steps": 3, "device": "cpu"}
+    args.update(kwargs)
+    with pytest.raises(ExplorerInputError):
+        generate(**args)
+
+
+def test_make_candidate_flags_overlapping_atoms():
+    crowded = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
+    c = make_candidate(crowded, 225, -1.0, model="test")
+    assert not c.valid and c.min_distance == pytest.approx(0.2)
+    assert c.spacegroup_requested == 225 and c.model == "test"

@@ -1,0 +1,115 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_rows, write_csv_gz
+
+from explorer.data import load_processed
+from explorer.models import make_conditions
+from explorer.pretrained import load_checkpoint
+from explorer.training import (
+    TrainConfig,
+    batch_tensors,
+    export_checkpoint,
+    learning_rate,
+    size_bucketed_batches,
+    train_generation,
+)
+
+TINY_MODEL = {"arch": "transformer", "dim": 16, "depth": 1, "heads": 2}
+
+
+@pytest.fixture
+def tiny_set(tmp_path):
+    """A ProcessedSet of the tiny CSV through the real (cached) loading path; NaN energies removed as in
+    ``load_training_data``."""
+    data = load_processed(write_csv_gz(tmp_path / "tiny.csv.gz", tiny_rows()), workers=1, progress=False)
+    assert list((tmp_path / "cache").glob("tiny-*.npz"))  # EXPLORER_CACHE_DIR points into tmp_path
+    return data.select(np.isfinite(data.energy))
+
+
+def _config(**overrides):
+    values = {"method": "cfm-uniform", "model": TINY_MODEL, "batch_size": 2, "warmup_steps": 1, "max_steps": 3,
+              "checkpoint_every": 100, "val_every": 100}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_train_resume_and_export(tiny_set, tmp_path):
+    train, val = tiny_set.select(tiny_set.split != "val"), tiny_set.select(tiny_set.split == "val")
+    run = tmp_path / "run"
+    summary = train_generation(_config(), train, val, run, progress=False)
+    assert summary["steps"] == 3 and summary["train_size"] == len(train) == 4
+    assert np.isfinite(summary["val_loss"])
+    assert (run / "checkpoint.pt").is_file()
+    assert json.loads((run / "config.json").read_text())["max_steps"] == 3
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 3
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+    # resuming with a larger budget continues the step count
+    summary = train_generation(_config(max_steps=5), train, val, run, progress=False)
+    assert summary["steps"] == 5
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 5
+    # resuming a finished run trains no further
+    assert train_generation(_config(max_steps=5), train, val, run, progress=False)["steps"] == 5
+    finals = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [f["step"] for f in finals if f.get("final")] == [3, 5, 5]
+
+    # export (fp32 and fp16) and load back as an inference model
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    for half in (False, True):
+        path = tmp_path / f"export-{half}.pt"
+        payload = export_checkpoint(run, path, half=half)
+        assert payload["method"] == "cfm-uniform" and payload["model"] == TINY_MODEL
+        model, method = load_checkpoint(path)
+        assert method == "cfm-uniform" and not model.training
+        loaded = model.state_dict()
+        assert set(loaded) == set(state["ema"])
+        for name, value in state["ema"].items():
+            assert loaded[name].dtype == value.dtype
+            torch.testing.assert_close(loaded[name], value, atol=1e-3 if half else 0, rtol=1e-3 if half else 0)
+        x1, cond = batch_tensors(val, np.arange(len(val)))
+        with torch.no_grad():
+            assert model(x1, torch.full((len(val),), 0.5), cond).shape == x1.shape
+
+
+def test_same_seed_same_weights(tiny_set, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        train_generation(_config(method="ddpm", max_steps=2), tiny_set, tiny_set.select(tiny_set.split == ""),
+                         tmp_path / name, progress=False)
+        runs.append(torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["ema"])
+    for key in runs[0]:
+        assert torch.equal(runs[0][key], runs[1][key])
+
+
+def test_size_bucketed_batches_cover_every_structure_once():
+    n_sites = np.random.default_rng(0).integers(1, 61, size=203)
+    batches = size_bucketed_batches(n_sites, 8, np.random.default_rng(1))
+    assert all(1 <= len(b) <= 8 for b in batches)
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(203))
+    # sizes inside a batch are similar (sorted within chunks of 256)
+    assert np.mean([np.ptp(n_sites[b]) for b in batches]) < 10
+
+
+def test_learning_rate_schedule():
+    config = TrainConfig(lr=1e-3, warmup_steps=10, max_steps=110)
+    assert learning_rate(0, config) == pytest.approx(1e-4)
+    assert learning_rate(9, config) == pytest.approx(1e-3)
+    assert learning_rate(10, config) == pytest.approx(1e-3)
+    assert learning_rate(60, config) == pytest.approx(1e-3 * (0.1 + 0.45))
+    assert learning_rate(110, config) == pytest.approx(1e-4)
+    assert learning_rate(10_000, config) == pytest.approx(1e-4)
+    timed = TrainConfig(lr=1e-3, warmup_steps=0, max_steps=10**9, max_minutes=1.0)
+    assert learning_rate(5, timed, elapsed=60.0) == pytest.approx(1e-4)
+
+
+def test_batch_tensors(tiny_set):
+    x1, cond = batch_tensors(tiny_set, np.array([0, 2]))
+    assert x1.shape == (2, 64, 3) and x1.dtype == torch.float32
+    reference = make_conditions(tiny_set.species[[0, 2]], tiny_set.spacegroup[[0, 2]], tiny_set.energy[[0, 2]])
+    assert torch.equal(cond.site_mask, reference.site_mask)
+    assert cond.site_mask.sum(1).tolist() == tiny_set.n_sites[[0, 2]].tolist()
