@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Match rates of every shipped generation model on the MP val split (first 500 rows, for model selection)
+# Match rates of every shipped generation model on the MP val split (first 300 rows, for model selection)
 # and the MP test split (all rows), <= 20 atoms, one sample per row, 100 steps, seed 0.
 # Writes benchmarks/results/generation_<model>_<split>.json (the JSON line printed by the CLI).
 set -euo pipefail
@@ -9,7 +9,7 @@ models="${MODELS:-ddpm ddim cfm-normal cfm-uniform cfm-uniform-unet1d}"
 splits="${SPLITS:-val test}"
 for model in $models; do
   for split in $splits; do
-    limit=""; [ "$split" = val ] && limit="--limit 500"
+    limit=""; [ "$split" = val ] && limit="--limit 300"
     cmd="explorer evaluate generation --csv $data/mp_structures.csv.gz --split $split $limit --max-atoms 20 --model $model --steps 100 --seed 0 --json"
     echo "$cmd" >&2
     $cmd | tail -n 1 | python -c "import json,sys; d=json.loads(sys.stdin.read()); d['command']=sys.argv[1]; print(json.dumps(d))" "$cmd" \

@@ -22,7 +22,7 @@ import torch
 from explorer.config import data_file
 from explorer.evaluation import evaluation_conditions
 from explorer.generation import load_pipeline, sample_structures
-from explorer.pretrained import available_models
+from explorer.pretrained import read_manifest
 
 
 def main() -> None:
@@ -39,7 +39,8 @@ def main() -> None:
     _, species, spacegroups, energies, _ = evaluation_conditions(
         data_file("mp_structures.csv.gz"), limit=args.batch, max_atoms=20, split="val")
     results = []
-    for name in args.models or available_models():
+    generation_models = [m["name"] for m in read_manifest()["models"] if m.get("task", "generation") == "generation"]
+    for name in args.models or generation_models:
         pipeline, entry = load_pipeline(name, args.device)
         sample_structures(pipeline, species, spacegroups, energies, steps=2, batch_size=args.batch)  # warm-up
         times = []

@@ -15,6 +15,7 @@ from pymatgen.core import Composition, Structure
 from .elements import atomic_number
 from .errors import ExplorerInputError
 from .models import make_conditions
+from .objectives import METHODS
 from .pipeline import GenerationPipeline
 from .representation import (
     MAX_SITES,
@@ -135,6 +136,9 @@ def load_pipeline(model: str | None = None, device: str = "auto"):
     from .pretrained import load_pretrained
 
     network, entry = load_pretrained(model)
+    if entry.method not in METHODS:
+        raise ExplorerInputError(f"model {entry.name!r} is a modification model; use explorer.modify / "
+                                 "`explorer modify` for it")
     return GenerationPipeline(network, entry.method, entry.sampler, device=device), entry
 
 

@@ -35,8 +35,10 @@ def read_manifest(directory: Path = PRETRAINED_DIR) -> dict:
     return json.loads(path.read_text())
 
 
-def available_models(directory: Path = PRETRAINED_DIR) -> list[str]:
-    return [m["name"] for m in read_manifest(directory)["models"]]
+def available_models(task: str | None = None, directory: Path = PRETRAINED_DIR) -> list[str]:
+    """Names of the shipped models (only those of ``task``, 'generation' or 'modification', when given)."""
+    return [m["name"] for m in read_manifest(directory)["models"]
+            if task is None or m.get("task", "generation") == task]
 
 
 def default_model(directory: Path = PRETRAINED_DIR) -> str:

@@ -91,7 +91,8 @@ def main() -> None:
             "steps": last["step"],
             "epochs": round(last["step"] * config["batch_size"] / (33785 if task == "generation" else 2478), 2),
             "wall_time_s": round(elapsed),
-            "device": f"CPU ({platform.processor() or platform.machine()}), 1 thread, 4 runs sharing 2 cores",
+            "device": (f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; "
+                       "4-7 training runs and other work shared the 2 cores"),
             "val_loss": last.get("val_loss"),
             "metrics": metrics,
             "sha256": sha256(out / file),
@@ -100,12 +101,14 @@ def main() -> None:
             entries[-1]["elements"] = training_elements()
             entries[-1]["data"] = ("polymorph pairs (same cell contents) from mp_structures + wbm_structures, "
                                    "split == train")
-    default = args.default
-    if default is None:
-        scored = [e for e in entries if "val" in e["metrics"]]
-        best = max(scored, key=lambda e: e["metrics"]["val"]["match_rate_loose"]) if scored else None
-        default = best["name"] if best else "cfm-uniform"
-    manifest = {"default": default, "models": entries}
+    def best(task: str, key: str, fallback: str) -> str:
+        scored = [e for e in entries if e["task"] == task and "val" in e["metrics"]]
+        return max(scored, key=lambda e: e["metrics"]["val"][key])["name"] if scored else fallback
+
+    manifest = {"default": args.default or best("generation", "match_rate_loose", "cfm-uniform"), "models": entries}
+    if any(e["task"] == "modification" for e in entries):
+        manifest["default_modification"] = best("modification", "match_rate", "mod-regression")
+    default = manifest["default"]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"wrote {out / 'manifest.json'}: {[e['name'] for e in entries]}, default {default}")
 

@@ -5,42 +5,21 @@ Nothing here reads the third-party data directory; every test runs in seconds on
 
 from __future__ import annotations
 
-import csv
-import gzip
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
-
-CSV_COLUMNS = ["material_id", "formula", "nsites", "spacegroup", "formation_energy_per_atom", "split", "cif"]
-
-
-def rock_salt_nacl() -> Structure:
-    """Conventional rock-salt NaCl (8 atoms, Fm-3m 225)."""
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-
-
-def diamond_si() -> Structure:
-    """Conventional diamond Si (8 atoms, Fd-3m 227)."""
-    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]])
-
-
-def cubic_srtio3() -> Structure:
-    """Cubic perovskite SrTiO3 (5 atoms, Pm-3m 221)."""
-    return Structure(Lattice.cubic(3.905), ["Sr", "Ti", "O", "O", "O"],
-                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-
-
-def cesium_chloride() -> Structure:
-    """CsCl (2 atoms, Pm-3m 221)."""
-    return Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-
-
-def fcc_copper() -> Structure:
-    """Conventional fcc Cu (4 atoms; 1 in the primitive cell)."""
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.61), ["Cu"], [[0, 0, 0]])
+from crystal_fixtures import (  # noqa: F401
+    cesium_chloride,
+    cubic_srtio3,
+    diamond_si,
+    fcc_copper,
+    rock_salt_nacl,
+    tiny_rows,
+    write_csv_gz,
+)
+from pymatgen.core import Structure
 
 
 @pytest.fixture
@@ -56,35 +35,6 @@ def si() -> Structure:
 @pytest.fixture
 def srtio3() -> Structure:
     return cubic_srtio3()
-
-
-def tiny_rows() -> list[dict]:
-    """Seven rows: five good structures, one malformed CIF, one NaN formation energy."""
-    entries = [
-        ("tiny-1", rock_salt_nacl(), 225, "-2.10", "train"),
-        ("tiny-2", diamond_si(), 227, "0.0", "train"),
-        ("tiny-3", cesium_chloride(), 221, "-2.20", "train"),
-        ("tiny-4", cubic_srtio3(), 221, "-3.50", "val"),
-        ("tiny-5", fcc_copper(), 225, "0.0", "test"),
-    ]
-    rows = []
-    for material_id, structure, spacegroup, energy, split in entries:
-        rows.append({"material_id": material_id, "formula": structure.composition.reduced_formula,
-                     "nsites": len(structure), "spacegroup": spacegroup, "formation_energy_per_atom": energy,
-                     "split": split, "cif": structure.to(fmt="cif")})
-    rows.append({"material_id": "tiny-bad-cif", "formula": "X", "nsites": 1, "spacegroup": 1,
-                 "formation_energy_per_atom": "-1.0", "split": "train", "cif": "data_broken\nthis is not a cif\n"})
-    nan_row = dict(rows[0], material_id="tiny-nan", formation_energy_per_atom="nan")
-    rows.append(nan_row)
-    return rows
-
-
-def write_csv_gz(path: Path, rows: list[dict], columns=CSV_COLUMNS) -> Path:
-    with gzip.open(path, "wt", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture

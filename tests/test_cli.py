@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import tiny_rows, write_csv_gz
+from crystal_fixtures import tiny_rows, write_csv_gz
 from pymatgen.core import Composition, Structure
 
 METRIC_KEYS = {"n", "match_rate", "match_rate_loose", "rmse", "validity", "seconds", "model", "steps"}

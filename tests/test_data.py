@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import tiny_rows, write_csv_gz
+from crystal_fixtures import tiny_rows, write_csv_gz
 
 from explorer import data as data_module
 from explorer.data import (

@@ -1,5 +1,5 @@
 import pytest
-from conftest import tiny_rows, write_csv_gz
+from crystal_fixtures import tiny_rows, write_csv_gz
 from pymatgen.core import Lattice, Structure
 
 from explorer.errors import ExplorerInputError

@@ -46,7 +46,7 @@ def test_same_seed_same_structures(candidates):
     assert not np.allclose(other.structure.frac_coords, candidates[0].structure.frac_coords)
 
 
-@pytest.mark.parametrize("model", sorted(set(available_models()) - {default_model()}))
+@pytest.mark.parametrize("model", sorted(set(available_models("generation")) - {default_model()}))
 def test_every_shipped_model_generates(model):
     (c,) = generate("NaCl", 225, -2.0, n=1, steps=3, seed=0, model=model, device="cpu")
     assert c.model == model and c.structure.composition == Composition("NaCl") and c.structure.volume > 0
@@ -92,3 +92,8 @@ def test_make_candidate_flags_overlapping_atoms():
     c = make_candidate(crowded, 225, -1.0, model="test")
     assert not c.valid and c.min_distance == pytest.approx(0.2)
     assert c.spacegroup_requested == 225 and c.model == "test"
+
+
+def test_a_modification_model_is_refused_by_generate():
+    with pytest.raises(ExplorerInputError, match="modification model"):
+        generate("NaCl", 225, -2.0, n=1, steps=2, model="mod-regression", device="cpu")

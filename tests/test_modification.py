@@ -87,3 +87,31 @@ def test_untrained_regression_is_the_identity(nacl, si):
     _, cond = pair_tensors(data, lowest_pairs(polymorph_groups(data)))
     out = ModificationPipeline(model, "regression")(cond)
     assert torch.allclose(out, cond.initial, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["mod-regression", "mod-palette", "mod-cfm"])
+def test_modify_with_every_shipped_model_keeps_the_composition(model, nacl):
+    from pymatgen.core import Composition
+
+    from explorer.modification import modify
+
+    candidates = modify(nacl, 221, -0.1, model=model, n=2, steps=3, seed=0, device="cpu")
+    assert len(candidates) == 2
+    for c in candidates:
+        assert c.structure.composition.reduced_composition == Composition("NaCl")
+        assert c.structure.volume > 0 and c.spacegroup_requested == 221 and c.model == model
+
+
+def test_modify_rejects_unsupported_compositions_and_bad_input(nacl):
+    from pymatgen.core import Lattice, Structure
+
+    from explorer.errors import ExplorerInputError
+    from explorer.modification import modify
+
+    with pytest.raises(ExplorerInputError, match="not trained on"):
+        modify(Structure(Lattice.cubic(4.0), ["No"], [[0, 0, 0]]), 221, -0.1, device="cpu")
+    with pytest.raises(ExplorerInputError, match="at most 60"):
+        modify(Structure(Lattice.cubic(20.0), ["Na"] * 61, np.random.default_rng(0).random((61, 3))), 1, 0.0,
+               device="cpu")
+    with pytest.raises(ExplorerInputError):
+        modify(nacl, 231, -0.1, device="cpu")

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_rows
+from crystal_fixtures import tiny_rows
 
 from explorer.data import process_rows
 from explorer.models import CrystalTransformer, UNet1D

@@ -23,11 +23,15 @@ SHIPPED = ("ddpm", "ddim", "cfm-normal", "cfm-uniform")
 def test_manifest_lists_the_shipped_models():
     manifest = read_manifest()
     assert set(SHIPPED) <= set(available_models())
-    assert default_model() in available_models()
+    assert default_model() in available_models("generation")
+    assert manifest["default_modification"] in available_models("modification")
     for entry in manifest["models"]:
         for key in ("name", "file", "method", "sampler", "model", "data", "command", "sha256"):
             assert key in entry, (entry["name"], key)
-        make_scheduler(entry["method"], entry["sampler"])  # a valid method/sampler pair
+        if entry["task"] == "generation":
+            make_scheduler(entry["method"], entry["sampler"])  # a valid method/sampler pair
+        else:
+            assert entry["method"] in ("regression", "palette", "cfm") and entry["elements"]
         assert (PRETRAINED_DIR / entry["file"]).is_file()
 
 

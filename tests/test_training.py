@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_rows, write_csv_gz
+from crystal_fixtures import tiny_rows, write_csv_gz
 
 from explorer.data import load_processed
 from explorer.models import make_conditions

@@ -95,7 +95,7 @@ class UNet1D(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
 
     @staticmethod
-    def _apply(layers, h, emb):
+    def _run_layers(layers, h, emb):
         for layer in layers:
             h = layer(h, emb) if isinstance(layer, (ResBlock, Attention)) else layer(h)
         return h
@@ -110,11 +110,11 @@ class UNet1D(nn.Module):
         h = self.input(torch.cat(inputs, dim=-1).transpose(1, 2))
         hs = [h]
         for layers in self.down:
-            h = self._apply(layers, h, c)
+            h = self._run_layers(layers, h, c)
             hs.append(h)
-        h = self._apply(self.middle, h, c)
+        h = self._run_layers(self.middle, h, c)
         for layers in self.up:
-            h = self._apply(layers, torch.cat([h, hs.pop()], dim=1), c)
+            h = self._run_layers(layers, torch.cat([h, hs.pop()], dim=1), c)
         out = self.out(h).transpose(1, 2)
         return out * cond.row_mask().unsqueeze(-1)
 

@@ -114,7 +114,7 @@ class HullRow:
 
     def decomposition_text(self) -> str:
         return " + ".join(f"{amount:.4g} {formula}" for formula, amount in
-                          sorted(self.decomposition.items(), key=lambda item: -item[1]))
+                          sorted(self.decomposition.items(), key=lambda item: (-round(item[1], 9), item[0])))
 
     def summary(self) -> dict:
         return {"label": self.label, "formula": self.formula,

@@ -18,9 +18,11 @@ Downloaded models are taken as current unless ``legacy=True``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,9 +84,16 @@ def _matgl_elements(model) -> frozenset[str] | None:
     return frozenset(types) if types else None
 
 
-def _load_matgl_dir(path: Path, legacy: bool | None):
-    import matgl
+def _import_matgl():
+    try:
+        import matgl
+    except ImportError as exc:
+        raise ExplorerInputError(f"matgl is not installed (pip install 'matgl>=4.1'): {exc}") from None
+    return matgl
 
+
+def _load_matgl_dir(path: Path, legacy: bool | None):
+    matgl = _import_matgl()
     from . import compat
 
     legacy = compat.is_legacy_checkpoint(path) if legacy is None else legacy
@@ -96,10 +105,24 @@ def _load_matgl_dir(path: Path, legacy: bool | None):
 
 
 def _reason(exc: BaseException) -> str:
-    while exc.__cause__ is not None and "review the traceback" in str(exc):
+    """First line of the innermost cause (matgl wraps the useful message in generic ones)."""
+    while exc.__cause__ is not None:
         exc = exc.__cause__
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@contextmanager
+def _quiet(*names: str):
+    """Silence the retry/warning log lines of a download that may fail (the caller reports one error)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _check_is_potential(model, where: str) -> None:
@@ -159,14 +182,15 @@ def load_potential(potential: str | os.PathLike | Potential | PotentialSpec | No
 
 def _load_matgl_name(name: str, legacy: bool | None) -> Potential:
     """A model from matgl's model hub, through ``matgl.load_model`` (needs internet the first time)."""
-    import matgl
-
+    matgl = _import_matgl()
     from . import compat
 
     try:
-        model = matgl.load_model(name)
+        with _quiet("huggingface_hub", "matgl"):
+            model = matgl.load_model(name)
     except Exception as exc:
-        raise ExplorerInputError(f"cannot load matgl model {name!r}: {_reason(exc)}") from None
+        raise ExplorerInputError(f"cannot load matgl model {name!r} (a name is downloaded from matgl's model "
+                                 f"hub; a local model is a directory): {_reason(exc)}") from None
     _check_is_potential(model, name)
     if legacy:
         compat.restore_legacy_node_aggregation(model)

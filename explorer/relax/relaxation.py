@@ -213,26 +213,48 @@ def relax_steps(potential, structure, index: int = 0, label: str = "", fmax: flo
     target = FrechetCellFilter(atoms) if relax_cell else atoms
     optimizer = FIRE(target, logfile=None)
     converged = False
-    try:
-        for step_converged in optimizer.irun(fmax=fmax, steps=steps):
-            converged = step_converged
-            energy = atoms.get_potential_energy() / n_atoms
-            forces = target.get_forces()
-            largest = float(np.sqrt((forces**2).sum(axis=1).max())) if len(forces) else 0.0
-            problem = _check_state(atoms, energy, forces, volume0)
-            if problem:
-                result.steps = optimizer.nsteps
-                return finish(STATUS_FAILED, problem)
-            result.energy_per_atom, result.fmax, result.steps = energy, largest, optimizer.nsteps
-            result.trajectory.append(energy)
-            yield RelaxStep(index, label, optimizer.nsteps, energy, largest)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return finish(STATUS_FAILED, f"potential error: {reason}")
+    iterator = optimizer.irun(fmax=fmax, steps=steps)
+    while True:
+        try:
+            with single_threaded_blas(), warnings.catch_warnings():
+                # scipy's logm inside the Frechet cell filter is noisy about tiny inaccuracies
+                warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+                converged = next(iterator)
+                energy = atoms.get_potential_energy() / n_atoms
+                forces = target.get_forces()
+                problem = _check_state(atoms, energy, forces, volume0)
+        except StopIteration:
+            break
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return finish(STATUS_FAILED, f"potential error: {reason}")
+        result.steps = optimizer.nsteps
+        if problem:
+            return finish(STATUS_FAILED, problem)
+        largest = float(np.sqrt((forces**2).sum(axis=1).max())) if len(forces) else 0.0
+        result.energy_per_atom, result.fmax = energy, largest
+        result.trajectory.append(energy)
+        yield RelaxStep(index, label, optimizer.nsteps, energy, largest)
     result.structure = AseAtomsAdaptor.get_structure(atoms.copy())  # the copy drops the calculator
     if converged:
         return finish(STATUS_OK)
     return finish(STATUS_UNCONVERGED, f"fmax {result.fmax:.3f} eV/Å > {fmax} after {steps} steps")
+
+
+_BLAS_CONTROLLER = None
+
+
+def single_threaded_blas():
+    """Context manager limiting numpy/scipy BLAS to one thread. The cell filter evaluates several 6x6 matrix
+    functions per step; multi-threaded OpenBLAS makes those up to 100x slower on busy cores. Entered per step
+    only (never across a ``yield``), so the caller's setting is back whenever the generator is suspended."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        import scipy.linalg  # noqa: F401  (load scipy's BLAS before scanning the loaded libraries)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def relax_one(potential, structure, index: int = 0, label: str = "", fmax: float = 0.05, steps: int = 500,

@@ -1,0 +1,63 @@
+"""Render the README's results tables from the JSON files in benchmarks/results/ (numbers are never typed
+by hand). Usage: python benchmarks/results_table.py"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+MANIFEST = Path(__file__).parents[1] / "pretrained" / "manifest.json"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _cell(metrics: dict | None, key: str) -> str:
+    if not metrics or metrics.get(key) is None:
+        return "–"
+    return f"{metrics[key]:.3f}"
+
+
+def table(task: str, names: list[str], labels: dict[str, str]) -> str:
+    manifest = json.loads(MANIFEST.read_text())
+    entries = {e["name"]: e for e in manifest["models"]}
+    lines = ["| model | network | train steps (epochs) | split | n | match_rate | match_rate_loose | rmse | validity |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        entry = entries.get(name)
+        if entry is None:
+            continue
+        net = entry["model"]["arch"]
+        for split in ("val", "test"):
+            m = _load(f"{task}_{name}_{split}.json")
+            if m is None:
+                continue
+            lines.append(f"| {labels.get(name, name)} | {net} ({entry['parameters'] / 1e6:.1f} M) | "
+                         f"{entry['steps']} ({entry['epochs']}) | {split} | {m['n']} | {_cell(m, 'match_rate')} | "
+                         f"{_cell(m, 'match_rate_loose')} | {_cell(m, 'rmse')} | {_cell(m, 'validity')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    print(table("generation", ["ddpm", "ddim", "cfm-normal", "cfm-uniform", "cfm-uniform-unet1d"],
+                {"ddpm": "DDPM", "ddim": "DDIM", "cfm-normal": "CFM N(0,1)", "cfm-uniform": "CFM U(0,1)",
+                 "cfm-uniform-unet1d": "CFM U(0,1), UNet"}))
+    print()
+    print(table("modification", ["mod-regression", "mod-palette", "mod-cfm"],
+                {"mod-regression": "Regression", "mod-palette": "Diffusion (Palette)", "mod-cfm": "CFM"}))
+    throughput = _load("sampling_throughput.json")
+    if throughput:
+        print()
+        print(f"Sampling throughput ({throughput['device']}, {throughput['torch_threads']} threads, batch "
+              f"{throughput['batch']}, {throughput['steps']} steps, mean {throughput['mean_sites']} sites), "
+              f"`{throughput['command']}`:\n")
+        print("| model | structures/s | s per batch |\n|---|---|---|")
+        for r in throughput["results"]:
+            print(f"| {r['model']} | {r['structures_per_s']} | {r['seconds_per_batch']} |")
+
+
+if __name__ == "__main__":
+    main()

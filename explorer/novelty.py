@@ -1,0 +1,97 @@
+"""Is a candidate new? StructureMatcher (the paper's strict tolerances) against the training structures
+(``mp_structures`` + ``wbm_structures``, split ``train``) of the same reduced composition.
+
+The training structures come from the processed-array cache of :mod:`explorer.data` (written by the first
+training or evaluation run). Without a data directory, or before that cache exists, the answer is ``None``
+(unknown), never a guess — building the cache takes minutes of both cores, which an app must not start.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import defaultdict
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import ExplorerInputError
+
+_LOCK = threading.Lock()
+
+
+def _formula_key(atomic_numbers) -> str:
+    from pymatgen.core import Composition, Element
+
+    counts: dict[str, int] = defaultdict(int)
+    for z in atomic_numbers:
+        counts[Element.from_Z(int(z)).symbol] += 1
+    return Composition(counts).reduced_formula
+
+
+@lru_cache(maxsize=2)
+def _training_index(data_dir: str | None):
+    """(ProcessedSet of the training split, reduced formula -> row indices)."""
+    from .data import load_training_data
+
+    data = load_training_data(data_dir, splits=("train",))
+    index: dict[str, list[int]] = defaultdict(list)
+    keys: dict[bytes, str] = {}
+    for i in range(len(data)):
+        species = data.species[i, : int(data.n_sites[i])]
+        raw = np.sort(species).tobytes()
+        if raw not in keys:
+            keys[raw] = _formula_key(species)
+        index[keys[raw]].append(i)
+    return data, dict(index)
+
+
+def training_available(data_dir=None) -> bool:
+    """Whether the training structure files and their processed-array caches are there."""
+    from .config import cache_dir, data_file
+    from .data import PROCESSING_VERSION, TRAINING_FILES, _file_hash
+
+    try:
+        for name in TRAINING_FILES:
+            path = data_file(name, data_dir)
+            cache = cache_dir() / f"{path.name.split('.')[0]}-{_file_hash(path)}-v{PROCESSING_VERSION}.npz"
+            if not cache.is_file():
+                return False
+    except Exception:  # no data directory, unreadable file, a changed cache layout: unknown
+        return False
+    return True
+
+
+def training_matches(structure, data_dir=None, limit: int = 200) -> list[str]:
+    """Ids of training structures that match ``structure`` (StructureMatcher, ltol 0.2, stol 0.3, 5°)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from .evaluation import STRICT
+    from .representation import decode
+
+    with _LOCK:
+        data, index = _training_index(None if data_dir is None else str(data_dir))
+    rows = index.get(structure.composition.reduced_formula, [])[:limit]
+    matcher = StructureMatcher(**STRICT)
+    found = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in rows:
+            reference = decode(data.matrix[i], data.species[i, : int(data.n_sites[i])])
+            try:
+                if matcher.fit(structure, reference):
+                    found.append(str(data.ids[i]))
+            except Exception:
+                continue
+    return found
+
+
+def novelty(structures, data_dir=None) -> list[bool | None]:
+    """Per structure: True = no training structure matches, False = one does, None = unknown (no data)."""
+    structures = list(structures)
+    if not training_available(data_dir):
+        return [None] * len(structures)
+    return [not training_matches(s, data_dir) for s in structures]
+
+
+__all__ = ["novelty", "training_available", "training_matches"]

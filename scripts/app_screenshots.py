@@ -1,0 +1,98 @@
+"""Screenshots of the app for the README (docs/app-*.png), taken with headless Chromium like the browser test.
+
+    python scripts/app_screenshots.py [--n 16] [--steps 100] [--relax 4] [--relax-steps 60]
+
+1. docs/app-generate.png: 16 TaWB6 candidates in the table, the 3D grid, the selected one, the hull;
+2. docs/app-relax.png: after relaxing the first ``--relax`` candidates (the points moved on the hull);
+3. docs/app-modify.png: Modify mode with an uploaded POSCAR beside the candidates.
+Images are shrunk and palette-quantised so that they stay small in git.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from explorer.ui.browser import AppServer, Browser  # noqa: E402
+
+NACL_POSCAR = "Na4 Cl4\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n4 4\ndirect\n" + "".join(
+    f"{x} {y} {z}\n" for x, y, z in [(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0), (0.5, 0.5, 0.5),
+                                     (0.5, 0, 0), (0, 0.5, 0), (0, 0, 0.5)])
+
+
+def shrink(source: Path, target: Path, width: int = 1200) -> None:
+    from PIL import Image
+
+    image = Image.open(source).convert("RGB")
+    if image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    image.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+    print(f"{target}: {target.stat().st_size / 1024:.0f} KiB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--relax", type=int, default=4, help="relax this many candidates for the second picture")
+    parser.add_argument("--relax-steps", type=int, default=60)
+    parser.add_argument("--out", default=str(REPO / "docs"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="explorer-shots-"))
+    server = AppServer(work / "session")
+    browser = None
+    try:
+        server.wait_ready(300)
+        browser = Browser(work / "downloads", width=1500, height=1250)
+        browser.open(server.url)
+        browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 300)
+        browser.set_input("Number", args.n)
+        browser.set_input("Steps", args.steps)
+        time.sleep(1)
+        browser.click("button", "Generate candidates")
+        browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn === arguments[0]", 900,
+                         0.25, args.n)
+        time.sleep(4)  # novelty check, hull, WebGL frames
+        browser.screenshot(work / "generate.png")
+        shrink(work / "generate.png", out / "app-generate.png")
+
+        # relax the first few candidates (checkbox column of the table)
+        for i in range(args.relax):
+            browser.js("const boxes = window.__deep('.tabulator-row input[type=checkbox]');"
+                       "if (boxes[arguments[0]]) boxes[arguments[0]].click();", i)
+            time.sleep(0.3)
+        browser.set_input("max steps", args.relax_steps)
+        time.sleep(1)
+        browser.click("button", "Relax")
+        finished = r"return window.__deep('div', 'relaxed ').some(e => /relaxed \d+\/\d+ in/.test(e.textContent))"
+        browser.wait_for(finished, 1800, 1.0)
+        time.sleep(3)
+        browser.screenshot(work / "relax.png")
+        shrink(work / "relax.png", out / "app-relax.png")
+
+        browser.click("button", "Modify")
+        poscar = work / "POSCAR"
+        poscar.write_text(NACL_POSCAR)
+        browser.js("return window.__deep('input[type=file]')[0]").send_keys(str(poscar))
+        browser.wait_for("const s = (window.__explorer3d || {}).original; return s && s.drawn", 60)
+        browser.click("button", "Modify structure")
+        time.sleep(3)
+        browser.screenshot(work / "modify.png")
+        shrink(work / "modify.png", out / "app-modify.png")
+    finally:
+        if browser is not None:
+            browser.quit()
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""``explorer relax`` and ``explorer hull``: outputs, the JSON line, failures in a batch, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from explorer.cli import main
+
+
+@pytest.fixture
+def files(tmp_path, crystals):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    crystals.rattled(crystals.nacl(5.64)).to(filename=str(folder / "nacl.cif"))
+    (folder / "broken.cif").write_text(crystals.malformed_cif)
+    crystals.overlapping().to(filename=str(folder / "overlap.cif"))
+    Structure(Lattice.cubic(3.2), ["Ta", "W"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(folder / "taw.cif"))
+    Structure.from_spacegroup("Im-3m", Lattice.cubic(3.17), ["W"], [[0, 0, 0]]).to(filename=str(folder / "w.cif"))
+    return folder
+
+
+def last_json(capsys) -> dict:
+    lines = capsys.readouterr().out.strip().splitlines()
+    return json.loads(lines[-1])
+
+
+def test_relax_batch_with_failures(m3gnet, files, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["relax", str(files / "nacl.cif"), str(files / "broken.cif"), str(files / "overlap.cif"), "--out",
+            str(out), "--json"]
+    assert main(argv) == 0
+    summary = last_json(capsys)
+    assert set(summary) == {"results", "seconds"}
+    nacl, broken, overlap = summary["results"]
+    assert nacl["status"] == "ok" and nacl["file"].endswith("nacl.cif")
+    assert nacl["energy_per_atom"] == pytest.approx(-3.3675, abs=0.01)
+    assert nacl["formation_energy_per_atom"] == pytest.approx(-1.82, abs=0.05)
+    assert nacl["a"] == pytest.approx(5.69, abs=0.03) and nacl["volume"] > 0 and nacl["steps"] > 0
+    assert set(nacl) >= {"file", "status", "energy_per_atom", "formation_energy_per_atom", "steps", "a", "b", "c",
+                         "volume"}
+    assert broken["status"] == "failed" and "malformed CIF" in broken["error"]
+    assert overlap["status"] == "failed" and broken["energy_per_atom"] is None
+    relaxed = Structure.from_file(out / "nacl_relaxed.cif")
+    assert relaxed.composition.reduced_formula == "NaCl"
+    assert not (out / "broken_relaxed.cif").exists()
+    with open(out / "results.csv") as handle:
+        assert [row["status"] for row in csv.DictReader(handle)] == ["ok", "failed", "failed"]
+
+
+def test_relax_exit_codes(m3gnet, files, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert main(["relax", str(files / "broken.cif"), "--out", out, "--formation", "none"]) == 1  # nothing relaxed
+    capsys.readouterr()
+    for argv in (["relax", str(files / "missing.cif"), "--out", out],
+                 ["relax", str(files / "nacl.cif"), "--out", out, "--fmax", "0"],
+                 ["relax", str(files / "nacl.cif"), "--out", out, "--steps", "-1"],
+                 ["relax", str(files / "nacl.cif"), "--out", out, "--potential", str(tmp_path / "no-such-model")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("explorer: error:") and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["relax", str(files / "nacl.cif"), "--out", out, "--formation", "dft"])
+    assert exit_info.value.code == 2
+
+
+def test_hull_command(m3gnet, files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))  # elements mode needs no data
+    out = tmp_path / "hull"
+    argv = ["hull", str(files / "taw.cif"), str(files / "w.cif"), str(files / "nacl.cif"), str(files / "broken.cif"),
+            "--chemsys", "Ta-W", "--reference", "elements", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    summary = last_json(capsys)
+    taw, w, nacl, broken = summary["candidates"]
+    assert taw["status"] == "ok" and taw["formula"] == "TaW"
+    assert taw["e_above_hull"] == pytest.approx(taw["formation_energy_per_atom"], abs=1e-9)
+    assert w["formation_energy_per_atom"] == pytest.approx(0.0, abs=0.02)  # W near its own reference
+    assert nacl["status"] == "failed" and "not in the chemical system" in nacl["error"]
+    assert broken["status"] == "failed"
+    assert (out / "hull.html").is_file()
+    with open(out / "hull.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["status"] for row in rows] == ["ok", "ok", "failed", "failed"]
+    assert rows[0]["decomposition"]
+
+    for argv in (["hull", str(files / "w.cif"), "--chemsys", "Ta-W", "--reference", "mp", "--out", str(out)],
+                 ["hull", str(files / "w.cif"), "--chemsys", "Ta-W", "--reference", "ml", "--out", str(out)],
+                 ["hull", str(files / "w.cif"), "--chemsys", "Ta-Qq", "--out", str(out)]):
+        assert main(argv) == 2  # no MP data here / 'ml' not available yet / unknown element
+    capsys.readouterr()
+    assert main(["hull", str(files / "nacl.cif"), "--chemsys", "Ta-W", "--reference", "elements",
+                 "--out", str(out)]) == 1  # no candidate in the system
