@@ -15,8 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import ExplorerInputError
-
 _LOCK = threading.Lock()
 
 

@@ -4,7 +4,7 @@
 
 1. docs/app-generate.png: 16 TaWB6 candidates in the table, the 3D grid, the selected one, the hull;
 2. docs/app-relax.png: after relaxing the first ``--relax`` candidates (the points moved on the hull);
-3. docs/app-modify.png: Modify mode with an uploaded POSCAR beside the candidates.
+3. docs/app-modify.png: Modify mode: an uploaded POSCAR (NaCl) and its modified candidates.
 Images are shrunk and palette-quantised so that they stay small in git.
 """
 
@@ -83,8 +83,12 @@ def main() -> int:
         poscar.write_text(NACL_POSCAR)
         browser.js("return window.__deep('input[type=file]')[0]").send_keys(str(poscar))
         browser.wait_for("const s = (window.__explorer3d || {}).original; return s && s.drawn", 60)
+        browser.set_input("Steps", 20)
+        time.sleep(0.5)
         browser.click("button", "Modify structure")
-        time.sleep(3)
+        browser.wait_for("return window.__deep('div').some(e => /modified candidates|modification model/"
+                         ".test(e.textContent) && e.textContent.length < 400)", 600, 0.5)
+        time.sleep(4)
         browser.screenshot(work / "modify.png")
         shrink(work / "modify.png", out / "app-modify.png")
     finally:

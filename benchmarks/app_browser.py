@@ -1,0 +1,111 @@
+"""Browser-driven benchmark of the app (headless Chromium, as in the end-to-end test):
+
+* server ready: ``panel serve apps/explorer.py`` started -> the app page answers (a session is built);
+* page interactive: page requested -> the "Generate candidates" button is on the page;
+* click -> 16 drawn: "Generate candidates" clicked (default model and steps, n = 16) -> all 16 candidates drawn
+  in the 3D grid; measured ``--repeats`` times in one page (the first includes loading the model).
+
+    python benchmarks/app_browser.py [--n 16] [--repeats 2] [--out benchmarks/results/app_browser.json]
+
+Timings depend on what else the machine is doing: the JSON records the load average and the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from explorer.ui.browser import AppServer, Browser, browser_available  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=None, help="default: the app's default (100)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "app_browser.json"))
+    args = parser.parse_args()
+    if not browser_available():
+        print("needs /usr/bin/chromium and /usr/bin/chromedriver (bash scripts/setup.sh)", file=sys.stderr)
+        return 2
+
+    import panel
+    import torch
+
+    from explorer import default_model
+    from explorer.ui.app import ExplorerApp, device_label
+
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="explorer-bench-"))
+    server = AppServer(work / "session")
+    browser = None
+    result: dict = {}
+    try:
+        ready = server.wait_ready(300)
+        print(f"server ready: {ready:.2f} s", file=sys.stderr, flush=True)
+        browser = Browser(work / "downloads")
+        start = time.perf_counter()
+        browser.open(server.url)
+        browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 300)
+        interactive = time.perf_counter() - start
+        browser.set_input("Number", args.n)
+        steps = args.steps or ExplorerApp.param.steps.default
+        browser.set_input("Steps", steps)
+        time.sleep(1.0)
+        clicks = []
+        for repeat in range(args.repeats):
+            browser.set_input("Seed", repeat)  # new structures each time (the same ones would not be redrawn)
+            time.sleep(0.5)
+            browser.js("if (window.__explorer3d && window.__explorer3d.grid) window.__explorer3d.grid.drawn = 0;")
+            start = time.perf_counter()
+            browser.click("button", "Generate candidates")
+            outcome = browser.wait_for(
+                "const s = (window.__explorer3d || {}).grid; if (s && s.drawn === arguments[0]) return 'drawn';"
+                "const bad = window.__deep('div').map(e => e.textContent.trim()).filter(t => t.startsWith('✗ '));"
+                "return bad.length ? bad[0] : null;", 900, 0.05, args.n)
+            if outcome != "drawn":
+                raise RuntimeError(f"the app reported an error: {outcome}")
+            clicks.append(round(time.perf_counter() - start, 3))
+            print(f"click -> {args.n} drawn: {clicks[-1]} s", file=sys.stderr, flush=True)
+            browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 60)
+            time.sleep(1.0)
+        ink = browser.canvas_ink("grid")
+        result = {
+            "benchmark": "app_browser",
+            "command": "python benchmarks/app_browser.py " + " ".join(sys.argv[1:]),
+            "server_ready_s": round(ready, 3),
+            "page_interactive_s": round(interactive, 3),
+            "click_to_drawn_s": clicks,
+            "n": args.n,
+            "steps": steps,
+            "model": default_model(),
+            "grid_ink_pixels": ink,
+            "device": device_label(),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "torch": torch.__version__, "panel": panel.__version__,
+                        "load_average_before": [round(x, 2) for x in load_before],
+                        "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    finally:
+        if browser is not None:
+            browser.quit()
+        server.stop()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

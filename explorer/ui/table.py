@@ -1,0 +1,135 @@
+"""The candidates table (Tabulator): formula, requested vs detected space group, target and relaxed energy,
+energy above hull, minimum distance, valid, novel. Checkboxes choose candidates for export/relaxation; a click
+on a row focuses that candidate."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import panel as pn
+import param
+
+from ..generation import Candidate
+from ..spacegroups import symbol
+
+COLUMNS = ["#", "formula", "SG requested", "SG detected", "target E", "relaxed E", "E above hull", "min dist",
+           "valid", "novel", "status"]
+
+
+def _sg(number: int) -> str:
+    try:
+        return f"{int(number)} {symbol(int(number))}"
+    except Exception:
+        return str(number)
+
+
+def _number(value):
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def candidate_row(position: int, candidate: Candidate) -> dict:
+    """One table row; relaxation and hull results come from ``candidate.extra``."""
+    extra = candidate.extra or {}
+    modified = extra.get("kind") == "modified"  # its target is an energy change, not a formation energy
+    status = extra.get("relax_status") or (f"modified, ΔE {candidate.target_energy:+.2f}" if modified else "generated")
+    return {
+        "#": position,
+        "formula": candidate.formula,
+        "SG requested": _sg(candidate.spacegroup_requested),
+        "SG detected": _sg(candidate.spacegroup_detected),
+        "target E": None if modified else round(candidate.target_energy, 3),
+        "relaxed E": _number(extra.get("formation_energy")),
+        "E above hull": _number(extra.get("e_above_hull")),
+        "min dist": round(candidate.min_distance, 3),
+        "valid": bool(candidate.valid),
+        "novel": extra.get("novel"),
+        "status": status,
+    }
+
+
+def candidates_frame(candidates) -> pd.DataFrame:
+    return pd.DataFrame([candidate_row(i, c) for i, c in enumerate(candidates)], columns=COLUMNS)
+
+
+class CandidateTable(pn.viewable.Viewer):
+    """Tabulator of candidates. ``selection``: checked rows (positions); ``focus``: the last clicked row."""
+
+    candidates = param.List(default=[], item_type=Candidate)
+    selection = param.List(default=[], doc="positions of the checked candidates")
+    focus = param.Integer(default=-1, doc="position of the last clicked candidate")
+    height = param.Integer(default=330, bounds=(100, 3000))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._table = pn.widgets.Tabulator(
+            candidates_frame([]), show_index=False, selectable="checkbox", disabled=True, layout="fit_data_table",
+            sizing_mode="stretch_width", height=self.height, theme="bootstrap5", frozen_columns=["#"],
+            stylesheets=[".tabulator { font-size: 12.5px; } .tabulator-row .tabulator-cell { padding: 4px 6px; }"
+                         ".tabulator .tabulator-header .tabulator-col .tabulator-col-content { padding: 4px 6px; }"],
+            formatters={"valid": {"type": "tickCross"}, "novel": {"type": "tickCross", "allowEmpty": True},
+                        "target E": {"type": "money", "precision": 3, "thousand": ""},
+                        "relaxed E": {"type": "money", "precision": 3, "thousand": ""},
+                        "E above hull": {"type": "money", "precision": 3, "thousand": ""},
+                        "min dist": {"type": "money", "precision": 3, "thousand": ""}},
+            titles={"SG requested": "SG asked", "SG detected": "SG found", "target E": "E target",
+                    "relaxed E": "E_f relaxed", "E above hull": "E − hull", "min dist": "d min"},
+            header_tooltips={"SG requested": "space group requested",
+                             "SG detected": "space group found (spglib, 0.1 Å)",
+                             "target E": "target formation energy (eV/atom)",
+                             "relaxed E": "formation energy after relaxation (eV/atom)",
+                             "E above hull": "energy above the convex hull (eV/atom), after relaxation",
+                             "min dist": "shortest interatomic distance (Å)", "valid": "no atoms closer than 0.5 Å",
+                             "novel": "no training structure matches (StructureMatcher)"},
+            text_align={"valid": "center", "novel": "center"}, header_align="center",
+        )
+        self._table.on_click(self._clicked)
+        self._table.param.watch(self._selection_changed, "selection")
+        self._syncing = False
+        self._refresh()
+
+    def _clicked(self, event) -> None:
+        if event.row is not None and event.column != "_selection":
+            self.focus = int(event.row)
+
+    def _selection_changed(self, event) -> None:
+        if not self._syncing:
+            self.selection = sorted(int(i) for i in event.new)
+
+    @param.depends("candidates", watch=True)
+    def _refresh(self) -> None:
+        self._syncing = True
+        try:
+            self._table.value = candidates_frame(self.candidates)
+            keep = [i for i in self.selection if i < len(self.candidates)]
+            self._table.selection = keep
+        finally:
+            self._syncing = False
+        if keep != self.selection:
+            self.selection = keep
+
+    def refresh(self) -> None:
+        """Redraw after candidates changed in place (relaxation results in ``extra``)."""
+        self._refresh()
+
+    @param.depends("selection", watch=True)
+    def _push_selection(self) -> None:
+        if sorted(self._table.selection) != sorted(self.selection):
+            self._syncing = True
+            try:
+                self._table.selection = list(self.selection)
+            finally:
+                self._syncing = False
+
+    @property
+    def table(self) -> pn.widgets.Tabulator:
+        return self._table
+
+    def __panel__(self):
+        return self._table
