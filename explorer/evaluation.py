@@ -49,6 +49,22 @@ def match_all(generated: list[Structure], targets: list[Structure], workers: int
         return pool.map(match_pair, pairs, chunksize=4)
 
 
+def match_metrics(generated: list[Structure], targets: list[Structure], workers: int | None = None) -> dict:
+    """n, match_rate (strict), match_rate_loose, rmse (mean normalised RMS of loose matches) and validity
+    (no two atoms closer than 0.5 Å) of generated structures against their targets."""
+    matches = match_all(generated, targets, workers)
+    n = len(targets)
+    rms = [m[2] for m in matches if m[2] is not None]
+    valid = [min_interatomic_distance(s) >= MIN_DISTANCE for s in generated]
+    return {
+        "n": n,
+        "match_rate": round(sum(m[0] for m in matches) / n, 4),
+        "match_rate_loose": round(sum(m[1] for m in matches) / n, 4),
+        "rmse": round(sum(rms) / len(rms), 4) if rms else None,
+        "validity": round(sum(valid) / n, 4),
+    }
+
+
 def evaluation_conditions(csv_path, limit: int | None = None, max_atoms: int | None = None,
                           split: str | None = None):
     """(targets, species, space groups, energies, skipped) from a CSV with ``cif`` and formation energies
@@ -100,16 +116,8 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
     if snap:
         generated = [snap_to_spacegroup(s, sg)[0] for s, sg in zip(generated, spacegroups)]
     sampled = time.time()
-    matches = match_all(generated, targets, workers)
-    n = len(targets)
-    rms = [m[2] for m in matches if m[2] is not None]
-    valid = [min_interatomic_distance(s) >= MIN_DISTANCE for s in generated]
     return {
-        "n": n,
-        "match_rate": round(sum(m[0] for m in matches) / n, 4),
-        "match_rate_loose": round(sum(m[1] for m in matches) / n, 4),
-        "rmse": round(sum(rms) / len(rms), 4) if rms else None,
-        "validity": round(sum(valid) / n, 4),
+        **match_metrics(generated, targets, workers),
         "seconds": round(time.time() - started, 1),
         "sampling_seconds": round(sampled - started, 1),
         "model": entry.name,

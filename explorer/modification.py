@@ -238,8 +238,8 @@ def evaluate_modification(csv_path, limit: int | None = None, model: str | None 
     """Pairs from the polymorph groups inside a CSV (each non-lowest polymorph -> the lowest one of its cell
     contents); one sample per pair, StructureMatcher against the target."""
     from .data import process_rows, read_rows
-    from .evaluation import match_all
-    from .representation import decode, min_interatomic_distance
+    from .evaluation import match_metrics
+    from .representation import decode
 
     started = time.time()
     rows = read_rows(csv_path)
@@ -263,15 +263,8 @@ def evaluate_modification(csv_path, limit: int | None = None, model: str | None 
             z = data.species[target][: data.n_sites[target]]
             generated.append(decode(matrices[k], z))
             targets.append(decode(data.matrix[target], z))
-    matches = match_all(generated, targets, workers)
-    n = len(pairs)
-    rms = [m[2] for m in matches if m[2] is not None]
     return {
-        "n": n,
-        "match_rate": round(sum(m[0] for m in matches) / n, 4),
-        "match_rate_loose": round(sum(m[1] for m in matches) / n, 4),
-        "rmse": round(sum(rms) / len(rms), 4) if rms else None,
-        "validity": round(sum(min_interatomic_distance(s) >= 0.5 for s in generated) / n, 4),
+        **match_metrics(generated, targets, workers),
         "seconds": round(time.time() - started, 1),
         "model": entry.name,
         "steps": steps,
