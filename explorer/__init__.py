@@ -10,6 +10,7 @@ Public API::
 from .errors import ExplorerInputError
 from .evaluation import evaluate_generation
 from .generation import Candidate, generate, parse_formula
+from .modification import evaluate_modification, modify
 from .pretrained import available_models, default_model, load_pretrained
 from .representation import CrystalMatrix, decode, encode, symmetrize
 
@@ -24,8 +25,10 @@ __all__ = [
     "default_model",
     "encode",
     "evaluate_generation",
+    "evaluate_modification",
     "generate",
     "load_pretrained",
+    "modify",
     "parse_formula",
     "symmetrize",
 ]
