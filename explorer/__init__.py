@@ -5,6 +5,8 @@ Public API::
     import explorer
     candidates = explorer.generate("TaWB6", spacegroup=191, energy=-0.45, n=16, model="cfm-uniform")
     candidates[0].structure.to(filename="candidate.cif")
+    result = explorer.screen(explorer.ScreenConfig(formulas=["TaWB6"], spacegroups="common",
+                                                   energies="-0.6:-0.4:0.05", out="run"))
 """
 
 from .errors import ExplorerInputError
@@ -13,6 +15,7 @@ from .generation import Candidate, generate, parse_formula
 from .modification import evaluate_modification, modify
 from .pretrained import available_models, default_model, load_pretrained
 from .representation import CrystalMatrix, decode, encode, symmetrize
+from .screening import ScreenCandidate, ScreenConfig, ScreenResult, iscreen, screen
 
 __version__ = "0.1.0"
 
@@ -20,6 +23,9 @@ __all__ = [
     "Candidate",
     "CrystalMatrix",
     "ExplorerInputError",
+    "ScreenCandidate",
+    "ScreenConfig",
+    "ScreenResult",
     "available_models",
     "decode",
     "default_model",
@@ -27,8 +33,10 @@ __all__ = [
     "evaluate_generation",
     "evaluate_modification",
     "generate",
+    "iscreen",
     "load_pretrained",
     "modify",
     "parse_formula",
+    "screen",
     "symmetrize",
 ]

@@ -1,14 +1,17 @@
-"""Command-line interface: ``explorer generate | evaluate generation | train generation | relax | hull``.
+"""Command-line interface: ``explorer generate | evaluate generation | train generation | relax | hull | screen``.
 
 Bad input (unknown element, > 60 atoms, space group outside 1..230, NaN energy, missing file) prints a
 one-line error and exits with code 2. ``relax`` and ``hull`` report structures that cannot be read or relaxed
-as failed and go on with the rest; they exit with code 1 when no structure at all could be used.
+as failed and go on with the rest; they exit with code 1 when no structure at all could be used (``screen``:
+when no candidate of the grid could be placed on the hull). ``screen`` interrupted by Ctrl-C exits with 130;
+rerunning the same command resumes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +33,7 @@ def _add_train(sub) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--data-dir", default=None)
     gen.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
+    gen.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
     mod = train.add_parser("modification", help="train a conditional modification model (polymorph pairs)")
     mod.add_argument("--method", default="regression", choices=["regression", "palette", "cfm"])
     mod.add_argument("--arch", default="transformer", choices=["transformer", "unet1d"])
@@ -44,6 +48,7 @@ def _add_train(sub) -> None:
     mod.add_argument("--seed", type=int, default=0)
     mod.add_argument("--data-dir", default=None)
     mod.add_argument("--out", required=True)
+    mod.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
 
 
 def _model_config(args, with_initial: bool = False) -> dict:
@@ -62,7 +67,7 @@ def cmd_train(args) -> int:
 
     config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
-                         threads=args.threads, seed=args.seed)
+                         threads=args.threads, seed=args.seed, init_from=args.init_from)
     train = load_training_data(args.data_dir, splits=("train",))
     val = load_training_data(args.data_dir, splits=("val",))
     trainer = train_modification if args.task == "modification" else train_generation
@@ -80,6 +85,10 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+DRAWS_HELP = ("sample this many per candidate and keep the one that best meets the conditions (valid, requested "
+              "space group detected); costs DRAWS times the sampling")
+
+
 def _add_generate(sub) -> None:
     gen = sub.add_parser("generate", help="sample candidate structures for a formula, space group and energy")
     gen.add_argument("--formula", required=True, help="cell contents, e.g. TaWB6 or Ta2W2B12")
@@ -92,6 +101,7 @@ def _add_generate(sub) -> None:
     gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     gen.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS), help="structure file format")
     gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
+    gen.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
     gen.add_argument("--out", required=True, help="output directory")
     gen.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
@@ -109,6 +119,7 @@ def _add_modify(sub) -> None:
     mod.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS))
     mod.add_argument("--snap", action="store_true", help="refine results onto the requested space group")
     mod.add_argument("--out", required=True)
+    mod.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
     mod.add_argument("--json", action="store_true")
 
 
@@ -126,6 +137,7 @@ def _add_evaluate(sub) -> None:
     gen.add_argument("--device", default="auto")
     gen.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
     gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
+    gen.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
     gen.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
     mod = evaluate.add_parser("modification", help="match rate of modified polymorphs against the lowest one")
     mod.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
@@ -137,15 +149,49 @@ def _add_evaluate(sub) -> None:
     mod.add_argument("--device", default="auto")
     mod.add_argument("--workers", type=int, default=None)
     mod.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
+    _add_evaluate_fidelity(evaluate)
+
+
+def _add_evaluate_fidelity(evaluate) -> None:
+    fid = evaluate.add_parser("fidelity", help="formation energy of relaxed samples (M3GNet) against the target")
+    fid.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
+    fid.add_argument("--limit", type=int, default=None, help="first N usable rows")
+    fid.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
+    fid.add_argument("--split", default=None, help="only rows whose 'split' column has this value (e.g. test)")
+    fid.add_argument("--model", default=None)
+    fid.add_argument("--steps", type=int, default=100, help="sampling steps")
+    fid.add_argument("--seed", type=int, default=0)
+    fid.add_argument("--device", default="auto", help="device for sampling (relaxation runs on the CPU)")
+    fid.add_argument("--relax-steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
+    fid.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
+    _add_potential_options(fid)
+    fid.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
+
+
+def cmd_evaluate_fidelity(args) -> int:
+    import torch
+
+    from .errors import ExplorerInputError
+    from .fidelity import evaluate_fidelity
+
+    if args.threads < 1 or args.batch_size < 1:
+        raise ExplorerInputError("--threads and --batch-size must be >= 1")
+    torch.set_num_threads(args.threads)
+    report = evaluate_fidelity(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
+                               steps=args.steps, seed=args.seed, device=args.device, split=args.split,
+                               relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
+                               batch_size=args.batch_size, callback=_progress_bar("relaxing", 0))
+    print(json.dumps(report.as_dict()))
+    return 0
 
 
 def cmd_generate(args) -> int:
     from .generation import generate
 
-    progress = _progress_bar("sampling", args.n)
+    progress = _progress_bar("sampling", args.n * max(1, args.draws))
     candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=args.model,
                           steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
-                          callback=progress)
+                          draws=args.draws, callback=progress)
     return _write_candidates(candidates, args)
 
 
@@ -190,6 +236,8 @@ def _write_candidates(candidates, args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_generation
 
+    if args.task == "fidelity":
+        return cmd_evaluate_fidelity(args)
     if args.task == "modification":
         from .modification import evaluate_modification
 
@@ -199,7 +247,7 @@ def cmd_evaluate(args) -> int:
         return 0
     metrics = evaluate_generation(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
                                   steps=args.steps, seed=args.seed, device=args.device, workers=args.workers,
-                                  split=args.split, snap=args.snap)
+                                  split=args.split, snap=args.snap, draws=args.draws)
     print(json.dumps(metrics))
     return 0
 
@@ -213,7 +261,7 @@ def _progress_bar(desc: str, total: int):
 
     def update(done, _total):
         if not bars:
-            bars.append(tqdm(total=total, desc=desc, unit="structure", leave=False))
+            bars.append(tqdm(total=total or _total, desc=desc, unit="structure", leave=False))
         bar = bars[0]
         bar.update(done - bar.n)
         if done >= _total:
@@ -241,8 +289,8 @@ def _add_hull(sub) -> None:
     hull.add_argument("files", nargs="+", metavar="FILE", help="candidate structure files (CIF, POSCAR, ...)")
     hull.add_argument("--chemsys", required=True, help="chemical system, e.g. Ta-W-B")
     hull.add_argument("--reference", default="mp", choices=["mp", "elements", "ml"],
-                      help="hull references: Materials Project entries + elements (default), elements only; "
-                           "ml is not available yet")
+                      help="hull references: Materials Project entries + elements (default), elements only, "
+                           "or ml: the system's MP and WBM structures relaxed with --potential (cached)")
     hull.add_argument("--out", required=True, help="output directory for hull.csv and hull.html")
     _add_potential_options(hull)
     hull.add_argument("--formation", default="references", choices=["references", "eform"],
@@ -250,7 +298,10 @@ def _add_hull(sub) -> None:
                            "(default) or the M3GNet Eform model")
     hull.add_argument("--relax", action="store_true", help="relax the candidates first (default: as given)")
     hull.add_argument("--fmax", type=float, default=0.05, help="with --relax: force convergence, eV/Å")
-    hull.add_argument("--steps", type=int, default=500, help="with --relax: maximum FIRE steps")
+    hull.add_argument("--steps", type=int, default=500,
+                      help="with --relax (and for the --reference ml relaxations): maximum FIRE steps")
+    hull.add_argument("--max-structures", type=int, default=200,
+                      help="--reference ml: refuse systems with more MP/WBM structures than this (default 200)")
     hull.add_argument("--data-dir", default=None, help="directory holding mp_formation_energies.csv.gz")
     hull.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
@@ -261,6 +312,9 @@ def _add_potential_options(parser) -> None:
                              "directory or a matgl model name")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per process (default 1: fastest for crystal-sized graphs)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="structures relaxed in lockstep with one batched M3GNet evaluation per step "
+                             "(default 32; 1 = one after the other)")
 
 
 def _check_relax_args(args) -> None:
@@ -277,6 +331,8 @@ def _check_relax_args(args) -> None:
         raise ExplorerInputError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 1:
         raise ExplorerInputError(f"--threads must be >= 1, got {args.threads}")
+    if args.batch_size < 1:
+        raise ExplorerInputError(f"--batch-size must be >= 1, got {args.batch_size}")
 
 
 def _output_names(files: list[str]) -> list[str]:
@@ -305,7 +361,7 @@ def _run_relaxations(items, labels, args, formation: str, steps: int, workers: i
     results = {}
     try:
         for event in irelax(items, potential=potential, fmax=args.fmax, steps=steps, workers=workers,
-                            formation=formation, labels=labels):
+                            formation=formation, labels=labels, batch_size=args.batch_size):
             if isinstance(event, RelaxStep):
                 bar().set_postfix_str(f"{Path(event.label).name} step {event.step} "
                                       f"E {event.energy_per_atom:.4f} eV/atom fmax {event.fmax:.3f}")
@@ -354,18 +410,38 @@ def cmd_relax(args) -> int:
     return 0 if any(r["status"] != "failed" for r in rows) else 1
 
 
+def _hull_references(elements, args) -> list:
+    """Reference entries of the hull; in ``ml`` mode the system's MP/WBM structures relaxed with --potential
+    (progress bar on stderr)."""
+    from .errors import ExplorerInputError
+    from .relax.hull import reference_entries
+
+    if args.reference != "ml":
+        return reference_entries(elements, args.reference, args.data_dir)
+    if args.formation != "references":
+        raise ExplorerInputError("--reference ml needs --formation references (candidates and references "
+                                 "from the same potential)")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    progress = _progress_bar("relaxing hull references", 0)
+    return reference_entries(elements, "ml", args.data_dir, potential=args.potential,
+                             max_structures=args.max_structures, fmax=args.fmax, steps=args.steps,
+                             batch_size=args.batch_size, callback=progress)
+
+
 def cmd_hull(args) -> int:
     import csv
     import time
 
     from .errors import ExplorerInputError
     from .relax import hull_analysis, load_structure
-    from .relax.hull import parse_chemsys, reference_entries, save_plot
+    from .relax.hull import parse_chemsys, save_plot
 
     start = time.perf_counter()
     elements = parse_chemsys(args.chemsys)
     _check_relax_args(args)
-    reference_entries(elements, args.reference, args.data_dir)  # fail fast on a missing data file or bad mode
+    entries = _hull_references(elements, args)  # fail fast on a missing data file or bad mode
     rows: dict[int, dict] = {}
     items, labels, positions = [], [], []
     for i, name in enumerate(args.files):
@@ -397,7 +473,7 @@ def cmd_hull(args) -> int:
             placed.append((i, result))
         rows[i] = row
     analysis = hull_analysis([(r.label, r.structure.composition, r.formation_energy_per_atom) for _, r in placed],
-                             elements, args.reference, args.data_dir)
+                             elements, args.reference, args.data_dir, entries=entries)
     for (i, _), hull_row in zip(placed, analysis.candidates):
         rows[i].update(hull_row.summary())
     out = Path(args.out)
@@ -426,6 +502,114 @@ def cmd_hull(args) -> int:
     return 0 if placed else 1
 
 
+def _add_screen(sub) -> None:
+    scr = sub.add_parser("screen", help="screen a grid of formulas x space groups x energies: generate, "
+                                        "pre-relax, rank by energy above hull (resumable)")
+    # let values such as -0.6:-0.4:0.05 or -0.5,-0.4 through as values, not as options
+    scr._negative_number_matcher = re.compile(r"^-\d*\.?\d+(?:[:,]-?\d*\.?\d+)*$")
+    scr.add_argument("--formula", action="append", required=True, help="cell contents, e.g. TaWB6 (repeatable)")
+    scr.add_argument("--spacegroups", default="common",
+                     help="'common' (the common space groups that fit each formula) or a comma list, e.g. 191,187")
+    scr.add_argument("--energies", required=True,
+                     help="target formation energies, eV/atom: start:stop:step (stop included) or a comma list")
+    scr.add_argument("--n", type=int, default=4, help="candidates per condition (default 4)")
+    scr.add_argument("--model", default=None, help="shipped generation model (default: best on validation)")
+    scr.add_argument("--steps", type=int, default=100, help="sampling steps (default 100)")
+    scr.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
+    scr.add_argument("--seed", type=int, default=0)
+    scr.add_argument("--relax-steps", type=int, default=100, help="pre-relaxation FIRE steps at most (default 100)")
+    scr.add_argument("--fmax", type=float, default=0.1, help="pre-relaxation force convergence, eV/Å (default 0.1)")
+    scr.add_argument("--formation", default="references", choices=["references", "eform"],
+                     help="formation energy from elemental references relaxed with the same potential (default) "
+                          "or the M3GNet Eform model")
+    scr.add_argument("--reference", default="mp", choices=["mp", "elements", "ml"],
+                     help="hull references: Materials Project entries + elements (default; needs the data "
+                          "directory), elements only, or ml (the system's MP/WBM structures relaxed with the "
+                          "same potential)")
+    scr.add_argument("--chemsys", default=None, help="hull chemical system (default: the formulas' elements)")
+    scr.add_argument("--data-dir", default=None, help="data directory (MP formation energies and structures)")
+    scr.add_argument("--keep-incompatible", action="store_true",
+                     help="also run listed space groups whose Wyckoff positions cannot hold the formula")
+    scr.add_argument("--device", default="auto", help="generation device: auto (CUDA when present), cpu or cuda")
+    _add_potential_options(scr)
+    scr.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
+    scr.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+
+
+def cmd_screen(args) -> int:
+    import torch
+
+    from .screening import ScreenConfig, iscreen
+
+    torch.set_num_threads(args.threads)
+    config = ScreenConfig(formulas=args.formula, spacegroups=args.spacegroups, energies=args.energies,
+                          out=args.out, n=args.n, model=args.model, steps=args.steps, seed=args.seed,
+                          relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
+                          formation=args.formation, reference=args.reference, chemsys=args.chemsys,
+                          data_dir=args.data_dir, device=args.device, keep_incompatible=args.keep_incompatible,
+                          draws=args.draws)
+    events = iscreen(config)
+    done = [0]
+    try:
+        result = _follow_screen(events, args, done)
+    except KeyboardInterrupt:
+        events.close()
+        print(f"explorer: interrupted; {done[0]} conditions of this run are saved in {args.out}; rerun the same "
+              "command to resume", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.summary()))
+    else:
+        for c in result.best(5):
+            print(f"#{c.rank} {c.formula} sg {c.spacegroup_requested} (detected {c.spacegroup_detected}) target "
+                  f"{c.target_energy:+.3f}: E_f {c.formation_energy_per_atom:.4f} eV/atom, {c.e_above_hull:.4f} "
+                  f"eV/atom above hull ({c.relax_status}) {c.file}")
+        print(f"{result.conditions} conditions ({result.done} run, {result.skipped} skipped), "
+              f"{len(result.candidates)} candidates in {result.seconds:.0f} s; wrote {result.csv} and {result.html}")
+    return 0 if result.best(1) else 1
+
+
+def _follow_screen(events, args, done: list):
+    """Drive ``iscreen`` with a progress bar on stderr; returns the ScreenResult."""
+    from tqdm import tqdm
+
+    from .relax import ReferenceDone, RelaxStep
+    from .screening import ConditionDone, ConditionStarted, ScreenFinished, ScreenStarted
+
+    bar = None
+    try:
+        for event in events:
+            if isinstance(event, ScreenStarted):
+                _report_plan(event, args)
+                if event.pending:
+                    bar = tqdm(total=event.pending, desc="screening", unit="condition", leave=False)
+            elif isinstance(event, ReferenceDone) and bar is not None:
+                bar.set_postfix_str(f"elemental reference {event.element}: {event.energy_per_atom:.4f} eV/atom")
+            elif isinstance(event, ConditionStarted) and bar is not None:
+                bar.set_postfix_str(f"{event.condition.key} generating")
+            elif isinstance(event, RelaxStep) and bar is not None:
+                bar.set_postfix_str(f"{event.label} relax step {event.step}", refresh=False)
+            elif isinstance(event, ConditionDone):
+                done[0] = event.done
+                if bar is not None:
+                    bar.update(1)
+            elif isinstance(event, ScreenFinished):
+                return event.result
+    finally:
+        if bar is not None:
+            bar.close()
+    raise AssertionError("screen ended without a result")
+
+
+def _report_plan(event, args) -> None:
+    if event.skipped:
+        print(f"skipping {event.skipped} of {event.total} conditions already done in {event.out}",
+              file=sys.stderr if args.json else sys.stdout, flush=True)
+    for formula, number in event.incompatible:
+        print(f"skipping {formula} in space group {number}: its Wyckoff positions cannot hold the formula",
+              file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="explorer", description="Conditional design of inorganic crystals.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -435,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_relax(sub)
     _add_hull(sub)
+    _add_screen(sub)
     return parser
 
 
@@ -444,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"generate": cmd_generate, "modify": cmd_modify, "evaluate": cmd_evaluate, "train": cmd_train,
-                "relax": cmd_relax, "hull": cmd_hull}
+                "relax": cmd_relax, "hull": cmd_hull, "screen": cmd_screen}
     try:
         return handlers[args.command](args)
     except ExplorerInputError as exc:

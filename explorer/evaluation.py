@@ -102,17 +102,19 @@ def evaluation_conditions(csv_path, limit: int | None = None, max_atoms: int | N
 
 def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | None = None, model: str | None = None,
                         steps: int = 100, seed: int = 0, device: str = "auto", workers: int | None = None,
-                        batch_size: int = 64, split: str | None = None, snap: bool = False) -> dict:
-    """Match rates of one sample per row; returns the JSON-ready metrics dict."""
-    from .generation import load_pipeline, sample_structures, snap_to_spacegroup
+                        batch_size: int = 64, split: str | None = None, snap: bool = False, draws: int = 1) -> dict:
+    """Match rates of one sample per row; returns the JSON-ready metrics dict. ``draws > 1`` keeps, per row,
+    the best of that many samples by :func:`~explorer.generation.condition_score` (validity and the requested
+    space group; the row's structure is never looked at)."""
+    from .generation import load_pipeline, sample_best_of, snap_to_spacegroup
 
     started = time.time()
     targets, species, spacegroups, energies, skipped = evaluation_conditions(csv_path, limit, max_atoms, split)
     if not targets:
         raise ExplorerInputError(f"no usable rows in {csv_path}")
     pipeline, entry = load_pipeline(model, device)
-    generated = sample_structures(pipeline, species, spacegroups, energies, steps=steps, seed=seed,
-                                  batch_size=batch_size)
+    generated = sample_best_of(pipeline, species, spacegroups, energies, draws, steps=steps, seed=seed,
+                               batch_size=batch_size)
     if snap:
         generated = [snap_to_spacegroup(s, sg)[0] for s, sg in zip(generated, spacegroups)]
     sampled = time.time()
@@ -126,4 +128,5 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
         "skipped_rows": skipped,
         "split": split,
         "snap": snap,
+        "draws": draws,
     }

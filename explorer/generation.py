@@ -113,6 +113,33 @@ def sample_structures(pipeline: GenerationPipeline, species: list[list[int]], sp
     return results
 
 
+def condition_score(structure: Structure, spacegroup: int) -> tuple[bool, bool]:
+    """How well a sample meets its conditions, for choosing among draws: (valid — no atoms closer than
+    0.5 Å, spglib (symprec 0.1) finds the requested space group). Uses no reference structure."""
+    return (min_interatomic_distance(structure) >= MIN_DISTANCE, detect_spacegroup(structure) == int(spacegroup))
+
+
+def sample_best_of(pipeline: GenerationPipeline, species: list[list[int]], spacegroups, energies, draws: int,
+                   steps: int = 100, seed: int = 0, batch_size: int = 64, callback=None) -> list[Structure]:
+    """One structure per condition, chosen among ``draws`` samples by :func:`condition_score` (first draw on
+    ties). Costs ``draws`` times the sampling of :func:`sample_structures`."""
+    draws = int(draws)
+    if draws < 1:
+        raise ExplorerInputError(f"draws must be >= 1, got {draws}")
+    n = len(species)
+    repeated = sample_structures(pipeline, [s for s in species for _ in range(draws)],
+                                 np.repeat(np.asarray(spacegroups), draws), np.repeat(np.asarray(energies), draws),
+                                 steps=steps, seed=seed, batch_size=batch_size, callback=callback)
+    if draws == 1:
+        return repeated
+    chosen = []
+    for i in range(n):
+        options = repeated[i * draws : (i + 1) * draws]
+        scores = [condition_score(s, spacegroups[i]) for s in options]
+        chosen.append(options[max(range(draws), key=lambda k: (scores[k], -k))])
+    return chosen
+
+
 def snap_to_spacegroup(structure: Structure, spacegroup: int) -> tuple[Structure, bool]:
     """(structure refined onto ``spacegroup`` when a tolerance ≤ 0.4 Å allows it, else unchanged; snapped?)"""
     refined = symmetrize(structure, spacegroup)
@@ -144,12 +171,14 @@ def load_pipeline(model: str | None = None, device: str = "auto"):
 
 def generate(formula: str, spacegroup: int, energy: float, n: int = 16, model: str | None = None,
              steps: int = 100, seed: int = 0, device: str = "auto", batch_size: int = 64,
-             snap: bool = False, callback=None) -> list[Candidate]:
+             snap: bool = False, draws: int = 1, callback=None) -> list[Candidate]:
     """Generate ``n`` candidate structures of ``formula`` (cell contents) in ``spacegroup`` (1..230) with a
     target formation energy ``energy`` (eV/atom), using a shipped model (default: the manifest's best).
 
     ``snap=True`` refines each sample onto the requested space group where a spglib tolerance ≤ 0.4 Å
-    allows it (``candidate.extra['snapped']``)."""
+    allows it (``candidate.extra['snapped']``). ``draws > 1`` samples that many structures per candidate and
+    keeps the one that best meets the conditions (valid, requested space group detected), at ``draws`` times
+    the cost."""
     species = parse_formula(formula)
     spacegroup = check_spacegroup(spacegroup)
     energy = check_energy(energy)
@@ -158,7 +187,7 @@ def generate(formula: str, spacegroup: int, energy: float, n: int = 16, model: s
     if int(steps) < 1:
         raise ExplorerInputError(f"steps must be >= 1, got {steps}")
     pipeline, entry = load_pipeline(model, device)
-    structures = sample_structures(pipeline, [species] * int(n), [spacegroup] * int(n), [energy] * int(n),
-                                   steps=int(steps), seed=int(seed), batch_size=batch_size, callback=callback)
+    structures = sample_best_of(pipeline, [species] * int(n), [spacegroup] * int(n), [energy] * int(n), draws,
+                                steps=int(steps), seed=int(seed), batch_size=batch_size, callback=callback)
     return [make_candidate(s, spacegroup, energy, snap=snap, model=entry.name, steps=int(steps), seed=int(seed),
                            index=i) for i, s in enumerate(structures)]

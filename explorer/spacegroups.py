@@ -65,3 +65,86 @@ def crystal_system(number: int) -> str:
         if n <= upper:
             return name
     raise AssertionError(n)
+
+
+# ---------------------------------------------------------------------------------------- Wyckoff orbits
+
+# The most frequent space groups of the Materials Project structures (the app's default short list and
+# ``explorer screen --spacegroups common``).
+COMMON_SPACEGROUPS = (1, 2, 4, 8, 11, 12, 14, 15, 62, 63, 65, 71, 123, 129, 139, 140, 141, 148, 164, 166, 167, 176,
+                      186, 187, 189, 191, 194, 216, 221, 225, 227, 229)
+_GRID = 24  # every fixed Wyckoff position of the standard settings has coordinates in multiples of 1/24
+
+
+@cache
+def wyckoff_orbits(number: int) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """Site multiplicities of a space group in its primitive cell (the cell ``explorer`` generates):
+    ``(fixed, free)`` with ``fixed`` = ((multiplicity, number of Wyckoff positions without free
+    parameter), ...), each usable by one element once, and ``free`` = multiplicities of the positions with
+    free parameters (usable any number of times).
+
+    Found numerically: the orbits of the points of a 24×24×24 grid of the conventional cell under the
+    symmetry operations, divided by the number of centring translations."""
+    ops = _operations(check_spacegroup(number))
+    ops = ops[np.abs(ops).sum((1, 2)) > 0].astype(np.float64)
+    rotations, translations = ops[:, :3, :3], ops[:, :3, 3]
+    centring = int(sum(np.allclose(r, np.eye(3)) for r in rotations))
+    axis = np.arange(_GRID)
+    points = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3).astype(np.float64)  # 1/24
+    images = np.mod(np.rint(np.tensordot(points, rotations, axes=([1], [2])) + translations * _GRID), _GRID)
+    weights = np.array([_GRID * _GRID, _GRID, 1.0])
+    codes = (images @ weights).astype(np.int32)  # (points, ops): grid index of each image
+    own = np.rint(points @ weights).astype(np.int32)
+    _, first = np.unique(codes.min(1), return_index=True)  # one representative point per orbit
+    codes, own = codes[first], own[first]
+    ordered = np.sort(codes, axis=1)
+    sizes = (1 + np.count_nonzero(np.diff(ordered, axis=1), axis=1)) // centring
+    masks, inverse = np.unique(codes == own[:, None], axis=0, return_inverse=True)  # stabilizers
+    rigid = np.array([np.linalg.matrix_rank((rotations[m] - np.eye(3)).reshape(-1, 3)) == 3 for m in masks])
+    rigid = rigid[inverse.ravel()]  # no free parameter
+    fixed: dict[int, int] = {}
+    for size in sizes[rigid]:
+        fixed[int(size)] = fixed.get(int(size), 0) + 1
+    free = {int(size) for size in sizes[~rigid]}
+    return tuple(sorted(fixed.items())), tuple(sorted(free))
+
+
+def sites_compatible(counts, number: int) -> bool:
+    """Whether a primitive cell with ``counts`` atoms of each element (e.g. ``[1, 1, 6]`` for TaWB6) can have
+    space group ``number``: every count a sum of Wyckoff multiplicities, each fixed position used once."""
+    fixed, free = wyckoff_orbits(check_spacegroup(number))
+    counts = tuple(sorted((int(c) for c in counts), reverse=True))
+    largest = max(counts, default=0)
+    reachable = np.zeros(largest + 1, dtype=bool)  # sums of free multiplicities
+    reachable[0] = True
+    for total in range(1, largest + 1):
+        reachable[total] = any(size <= total and reachable[total - size] for size in free)
+    sizes = [size for size, _ in fixed]
+
+    @cache
+    def place(element: int, left: tuple[int, ...]) -> bool:
+        if element == len(counts):
+            return True
+        return any(place(element + 1, rest) for rest in _fixed_choices(counts[element], sizes, left, reachable))
+
+    return place(0, tuple(n for _, n in fixed))
+
+
+def _fixed_choices(count: int, sizes: list[int], left: tuple[int, ...], reachable: np.ndarray):
+    """The fixed positions still ``left`` after one element with ``count`` atoms took some of them (the rest
+    of its atoms on free positions)."""
+
+    def walk(i: int, remaining: int, taken: tuple[int, ...]):
+        if i == len(sizes):
+            if reachable[remaining]:
+                yield tuple(n - k for n, k in zip(left, taken))
+            return
+        for k in range(min(left[i], remaining // sizes[i]) + 1):
+            yield from walk(i + 1, remaining - k * sizes[i], (*taken, k))
+
+    yield from walk(0, count, ())
+
+
+def compatible_spacegroups(counts, numbers=COMMON_SPACEGROUPS) -> list[int]:
+    """The space groups of ``numbers`` whose Wyckoff positions can hold ``counts`` atoms per element."""
+    return [n for n in numbers if sites_compatible(counts, n)]

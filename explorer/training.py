@@ -37,6 +37,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     val_every: int = 1000
     max_sites: int = 60
+    init_from: str | None = None  # warm start: a shipped model name or an inference checkpoint path
 
 
 def size_bucketed_batches(n_sites: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -134,6 +135,26 @@ def train_modification(config: TrainConfig, train: ProcessedSet, val: ProcessedS
     return summary
 
 
+def load_initial_weights(model: torch.nn.Module, source: str, method: str) -> None:
+    """Warm start ``model`` from a shipped model name or an inference checkpoint path (fp16 weights are cast to
+    float32). The checkpoint must have the same architecture and training objective."""
+    from .errors import ExplorerInputError
+    from .pretrained import PRETRAINED_DIR, available_models, model_entry
+
+    path = Path(source)
+    if not path.is_file():
+        if source not in available_models():
+            raise ExplorerInputError(f"--init-from {source!r} is neither a checkpoint file nor a shipped model")
+        path = PRETRAINED_DIR / model_entry(source).file
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload["method"] != method:
+        raise ExplorerInputError(f"--init-from checkpoint was trained as {payload['method']}, not {method}")
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    except RuntimeError as error:
+        raise ExplorerInputError(f"--init-from checkpoint has a different architecture: {error}") from None
+
+
 def train_model(config: TrainConfig, objective, epoch_batches, validate, out_dir: str | Path,
                 progress: bool = True) -> dict:
     """The shared loop: ``epoch_batches(rng)`` yields (x1, Conditions) batches of one epoch, ``objective``
@@ -146,6 +167,8 @@ def train_model(config: TrainConfig, objective, epoch_batches, validate, out_dir
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     model = build_model(config.model)
+    if config.init_from:
+        load_initial_weights(model, config.init_from, config.method)
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, elapsed, epoch = 0, 0.0, 0

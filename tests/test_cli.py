@@ -13,8 +13,8 @@ from pymatgen.core import Composition, Structure
 METRIC_KEYS = {"n", "match_rate", "match_rate_loose", "rmse", "validity", "seconds", "model", "steps"}
 
 
-def run_cli(*args, cwd, timeout=300):
-    env = dict(os.environ, EXPLORER_CACHE_DIR=str(cwd / "cache"))
+def run_cli(*args, cwd, timeout=300, env=None):
+    env = dict(os.environ, EXPLORER_CACHE_DIR=str(cwd / "cache"), **(env or {}))
     return subprocess.run([sys.executable, "-m", "explorer.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -48,6 +48,29 @@ def test_evaluate_generation_prints_one_json_object(tmp_path):
     assert metrics["n"] == 2 and metrics["steps"] == 3
 
 
+
+def _m3gnet_weights() -> bool:
+    from explorer.config import models_dir
+    from explorer.relax.potentials import DEFAULT_PES
+
+    return all((models_dir() / DEFAULT_PES / f).is_file() for f in ("model.json", "model.pt", "state.pt"))
+
+
+@pytest.mark.skipif(not _m3gnet_weights(), reason="M3GNet PES weights not found")
+def test_evaluate_fidelity_prints_one_json_object(tmp_path):
+    """Two elemental rows (Si, Cu): the elemental references come from ASE's crystals (no data directory)."""
+    rows = {row["material_id"]: row for row in tiny_rows()}
+    csv_path = write_csv_gz(tmp_path / "tiny.csv.gz", [rows["tiny-2"], rows["tiny-5"]])
+    (tmp_path / "no-data").mkdir()
+    result = run_cli("evaluate", "fidelity", "--csv", csv_path, "--limit", "2", "--steps", "3", "--relax-steps", "5",
+                     "--device", "cpu", "--json", cwd=tmp_path, env={"EXPLORER_DATA_DIR": str(tmp_path / "no-data")})
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"n", "mae", "within_0.1", "validity", "relaxed", "seconds", "model", "steps"} <= set(metrics)
+    assert metrics["n"] == 2 and metrics["steps"] == 3 and metrics["relax_steps"] == 5
+    assert sum(metrics["relaxed"].values()) == 2
+
+
 GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
 
 
@@ -57,6 +80,7 @@ GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
     (GENERATE + ["--formula", "NaCl", "--spacegroup", "231", "--energy", "-1"], "space group"),
     (GENERATE + ["--formula", "NaCl", "--spacegroup", "225", "--energy", "nan"], "energy"),
     (["evaluate", "generation", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
+    (["evaluate", "fidelity", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
     (GENERATE + ["--formula", "NaCl", "--spacegroup", "225"], "required"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):

@@ -97,3 +97,30 @@ def test_make_candidate_flags_overlapping_atoms():
 def test_a_modification_model_is_refused_by_generate():
     with pytest.raises(ExplorerInputError, match="modification model"):
         generate("NaCl", 225, -2.0, n=1, steps=2, model="mod-regression", device="cpu")
+
+
+def test_best_of_draws_keeps_the_draw_that_best_meets_the_conditions():
+    from explorer.generation import condition_score, load_pipeline, sample_best_of, sample_structures
+
+    pipeline, _ = load_pipeline(None, "cpu")
+    species = [parse_formula("SrTiO3"), parse_formula("NaCl")]
+    draws = sample_structures(pipeline, [species[0]] * 3 + [species[1]] * 3, [221] * 3 + [225] * 3,
+                              [-3.5] * 3 + [-2.0] * 3, steps=3, seed=0)
+    best = sample_best_of(pipeline, species, [221, 225], [-3.5, -2.0], 3, steps=3, seed=0)
+    for i, (chosen, spacegroup) in enumerate(zip(best, [221, 225])):
+        options = draws[3 * i : 3 * i + 3]
+        scores = [condition_score(s, spacegroup) for s in options]
+        assert chosen == options[scores.index(max(scores))]
+    candidates = generate("SrTiO3", 221, -3.5, n=2, steps=3, seed=0, device="cpu", draws=3)
+    assert len(candidates) == 2 and all(c.structure.composition == Composition("SrTiO3") for c in candidates)
+    with pytest.raises(ExplorerInputError, match="draws"):
+        generate("SrTiO3", 221, -3.5, n=2, steps=3, draws=0)
+
+
+def test_condition_score():
+    from explorer.generation import condition_score
+
+    cubic = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                      [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    assert condition_score(cubic, 221) == (True, True)
+    assert condition_score(cubic, 62) == (True, False)

@@ -113,3 +113,28 @@ def test_batch_tensors(tiny_set):
     reference = make_conditions(tiny_set.species[[0, 2]], tiny_set.spacegroup[[0, 2]], tiny_set.energy[[0, 2]])
     assert torch.equal(cond.site_mask, reference.site_mask)
     assert cond.site_mask.sum(1).tolist() == tiny_set.n_sites[[0, 2]].tolist()
+
+
+def test_warm_start_from_an_exported_checkpoint(tiny_set, tmp_path):
+    train, val = tiny_set.select(tiny_set.split != "val"), tiny_set.select(tiny_set.split == "val")
+    train_generation(_config(), train, val, tmp_path / "first", progress=False)
+    export_checkpoint(tmp_path / "first", tmp_path / "first.pt", half=True)
+    exported = torch.load(tmp_path / "first.pt", weights_only=True)["state_dict"]
+
+    # zero training steps: the warm-started weights are exactly the checkpoint's
+    train_generation(_config(init_from=str(tmp_path / "first.pt"), max_steps=0), train, val, tmp_path / "second",
+                     progress=False)
+    state = torch.load(tmp_path / "second" / "checkpoint.pt", weights_only=False)
+    assert all(torch.equal(state["model"][k], v.float()) for k, v in exported.items())
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"init_from": "no-such-model"}, "neither a checkpoint file nor a shipped model"),
+    ({"init_from": "cfm-normal"}, "not cfm-uniform"),
+    ({"init_from": "cfm-uniform"}, "different architecture"),
+])
+def test_warm_start_refuses_what_does_not_fit(tiny_set, tmp_path, overrides, message):
+    from explorer.errors import ExplorerInputError
+
+    with pytest.raises(ExplorerInputError, match=message):
+        train_generation(_config(**overrides), tiny_set, tiny_set, tmp_path / "run", progress=False)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..elements import ELEMENT_FEATURES, feature_matrix
 from ..representation import MATRIX_ROWS, MAX_SITES
-from ..spacegroups import MAX_OPERATIONS, all_operations
+from ..spacegroups import MAX_OPERATIONS, operations
 
 
 @dataclass
@@ -45,23 +45,22 @@ class Conditions:
 
 
 _FEATURES = None
-_OPS = None
 
 
 def make_conditions(species: np.ndarray, spacegroup: np.ndarray, energy: np.ndarray,
                     initial: np.ndarray | None = None) -> Conditions:
     """Conditions from numpy arrays: ``species`` (B, ≤60) atomic numbers with 0 for empty rows."""
-    global _FEATURES, _OPS
+    global _FEATURES
     if _FEATURES is None:
         _FEATURES = np.concatenate([np.zeros((1, ELEMENT_FEATURES), np.float32), feature_matrix()])
-        _OPS = all_operations()
     species = np.asarray(species, dtype=np.int64)
     batch = len(species)
     padded = np.zeros((batch, MATRIX_ROWS), dtype=np.int64)
     padded[:, : species.shape[1]] = species[:, :MAX_SITES]
     elements = torch.from_numpy(_FEATURES[padded])
     site_mask = torch.from_numpy(padded > 0)
-    ops = torch.from_numpy(_OPS[np.asarray(spacegroup, dtype=np.int64)])
+    # per-number cached stacks: building all 230 groups up front costs seconds on the first request
+    ops = torch.from_numpy(np.stack([operations(int(n)) for n in np.asarray(spacegroup).reshape(-1)]))
     energy_t = torch.as_tensor(np.asarray(energy, dtype=np.float32))
     init = None if initial is None else torch.as_tensor(np.asarray(initial, dtype=np.float32))
     return Conditions(elements, site_mask, ops, energy_t, init)

@@ -10,7 +10,9 @@
 Heavy dependencies (matgl, torch, ASE, HoloViews) are imported when first used.
 """
 
+from .batched import BatchEvaluator, relax_batched, supports_batching
 from .hull import HullAnalysis, HullRow, hull_analysis, hull_plot, reference_entries
+from .ml_references import MLReference, MLReferences
 from .potentials import FormationEnergyModel, Potential, PotentialSpec, load_formation_model, load_potential
 from .references import ElementalReferences
 from .relaxation import (
@@ -26,10 +28,13 @@ from .relaxation import (
 )
 
 __all__ = [
+    "BatchEvaluator",
     "ElementalReferences",
     "FormationEnergyModel",
     "HullAnalysis",
     "HullRow",
+    "MLReference",
+    "MLReferences",
     "Potential",
     "PotentialSpec",
     "ReferenceDone",
@@ -44,6 +49,8 @@ __all__ = [
     "load_potential",
     "load_structure",
     "relax",
+    "relax_batched",
     "relax_one",
     "reference_entries",
+    "supports_batching",
 ]

@@ -5,7 +5,10 @@ Reference modes (what the hull is built from):
 * ``"mp"``: the Materials Project entries of the chemical system from ``mp_formation_energies.csv.gz``
   (columns ``task_id, composition, formation_energy_per_atom``) plus zero-energy elemental entries;
 * ``"elements"``: the zero-energy elemental entries only (needs no data directory);
-* ``"ml"``: reserved for MP structures re-relaxed with the potential (not implemented yet).
+* ``"ml"``: the self-consistent hull: the MP and WBM structures of the system relaxed with the same potential
+  as the candidates, formation energies from that potential's elemental references (cached on disk; see
+  :mod:`explorer.relax.ml_references`). The candidates' formation energies must come from the same potential
+  (``formation="references"``).
 
 Candidates are placed by their (ML) formation energy per atom and measured against the hull of the references
 alone, so candidates do not shadow each other: ``e_above_hull`` < 0 means the candidate lies below the
@@ -67,8 +70,14 @@ def _mp_rows(path: str, mtime: float) -> list[tuple[str, str, float, frozenset]]
     return rows
 
 
-def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | None = None) -> list:
-    """pymatgen ``PDEntry`` references of a chemical system (energies = formation energy x atoms, eV)."""
+def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | None = None, potential=None,
+                      max_structures: int | None = None, fmax: float = 0.05, steps: int = 500,
+                      batch_size: int = 32, callback=None) -> list:
+    """pymatgen ``PDEntry`` references of a chemical system (energies = formation energy x atoms, eV).
+
+    Only the ``"ml"`` mode uses ``potential`` (default M3GNet), ``max_structures`` (default
+    :data:`~explorer.relax.ml_references.DEFAULT_MAX_STRUCTURES`), ``fmax`` (eV/Å), ``steps``, ``batch_size``
+    and ``callback(done, total)`` (progress of the reference relaxations)."""
     from pymatgen.analysis.phase_diagram import PDEntry
     from pymatgen.core import Composition
 
@@ -76,8 +85,11 @@ def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | 
     if reference not in REFERENCE_MODES:
         raise ExplorerInputError(f"reference must be one of {', '.join(REFERENCE_MODES)}, got {reference!r}")
     if reference == "ml":
-        raise ExplorerInputError("reference mode 'ml' (MP structures relaxed with the potential) is not "
-                                 "available yet; use 'mp' or 'elements'")
+        from .ml_references import DEFAULT_MAX_STRUCTURES, MLReferences
+
+        references = MLReferences("m3gnet" if potential is None else potential, data=data, fmax=fmax, steps=steps,
+                                  batch_size=batch_size, max_structures=max_structures or DEFAULT_MAX_STRUCTURES)
+        return references.pd_entries(elements, callback)
     entries = [PDEntry(Composition(symbol), 0.0, name=symbol, attribute=f"{symbol} (element)")
                for symbol in elements]
     if reference == "mp":
@@ -179,18 +191,22 @@ def _row(phase_diagram, entry, label: str, kind: str, elements) -> HullRow:
                    decomposition=parts, kind=kind, fractions=fractions)
 
 
-def hull_analysis(candidates, chemsys, reference: str = "mp", data: str | os.PathLike | None = None) -> HullAnalysis:
+def hull_analysis(candidates, chemsys, reference: str = "mp", data: str | os.PathLike | None = None,
+                  potential=None, max_structures: int | None = None, entries: list | None = None) -> HullAnalysis:
     """Place candidates on the formation-energy hull of ``chemsys``.
 
     ``candidates``: ``(label, composition, formation_energy_per_atom)`` tuples, dicts with those keys, or
     :class:`~explorer.relax.RelaxResult` objects. A candidate outside the chemical system or without a
-    finite formation energy raises :class:`ExplorerInputError`.
+    finite formation energy raises :class:`ExplorerInputError`. ``potential`` and ``max_structures``: for the
+    ``"ml"`` mode (see :func:`reference_entries`). ``entries``: reference entries already computed by
+    :func:`reference_entries` for this system and mode (then nothing is read or relaxed).
     """
     from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
     from pymatgen.core import Composition
 
     elements = parse_chemsys(chemsys)
-    references = reference_entries(elements, reference, data)
+    references = entries if entries is not None else reference_entries(elements, reference, data, potential,
+                                                                       max_structures)
     phase_diagram = PhaseDiagram(references)
     allowed = set(elements)
     rows = []
@@ -257,7 +273,7 @@ def hull_plot(analysis: HullAnalysis):
         "unstable": {"color": "gray", "size": 6, "marker": "circle", "alpha": 0.6},
         "candidate": {"color": "crimson", "size": 11, "marker": "diamond"},
     }
-    source = "MP" if analysis.reference == "mp" else "elements"
+    source = {"mp": "MP", "ml": "ML-relaxed MP/WBM"}.get(analysis.reference, "elements")
     title = f"{'-'.join(elements)} hull ({source} references)"
     if len(elements) == 2:
         x_of = lambda row: row.fractions[elements[1]]  # noqa: E731

@@ -38,6 +38,30 @@ SETTINGS = ("mode", "formula", "spacegroup", "energy", "model", "steps", "n", "s
             "formation")
 
 _POTENTIALS: dict[str, object] = {}
+_WARM_UP_LOCK = threading.Lock()
+_WARM_UP_STARTED = False
+
+
+def warm_up_in_background(model: str | None = None) -> bool:
+    """Once per process, load ``model`` (default: the manifest's default) and sample one tiny structure in a
+    daemon thread, so that the user's first click does not pay for loading weights and torch's first
+    forward pass. True when this call started the warm-up."""
+    global _WARM_UP_STARTED
+    with _WARM_UP_LOCK:
+        if _WARM_UP_STARTED:
+            return False
+        _WARM_UP_STARTED = True
+
+    def run():
+        try:
+            pipeline, _ = load_pipeline(model or default_model(), "auto")
+            structures = sample_structures(pipeline, [parse_formula("NaCl")], [225], [-2.0], steps=2, seed=0)
+            make_candidate(structures[0], 225, -2.0)
+        except Exception:  # warm-up is an optimisation only; real errors show on the first real request
+            pass
+
+    threading.Thread(target=run, name="explorer-warm-up", daemon=True).start()
+    return True
 
 
 def device_label() -> str:
@@ -64,30 +88,12 @@ def sampler_options(model: str) -> dict[str, str]:
     return {(m.get("sampler") or m["method"]): m["name"] for m in generation_models() if m["file"] == file}
 
 
-def modify_function():
-    """The library's modification entry point: ``explorer.modify``, else ``explorer.modification.modify``;
-    None when this version of the library has neither (the app then says so and makes nothing up)."""
-    function = getattr(explorer, "modify", None)
-    if function is None:
-        try:
-            from ..modification import modify as function
-        except ImportError:
-            return None
-    return function
-
-
 def modification_models() -> list[str]:
     """Names of the shipped modification models, the manifest's default first."""
-    try:
-        from ..modification import METHODS
-        from ..pretrained import read_manifest
+    from ..pretrained import read_manifest
 
-        manifest = read_manifest()
-    except Exception:
-        return []
-    names = [m["name"] for m in manifest["models"] if m["method"] in METHODS]
-    default = manifest.get("default_modification")
-    return sorted(names, key=lambda name: name != default)
+    default = read_manifest().get("default_modification")
+    return sorted(available_models(task="modification"), key=lambda name: name != default)
 
 
 def generation_models() -> list[dict]:
@@ -173,6 +179,7 @@ class ExplorerApp(pn.viewable.Viewer):
             self._restore()
         self._formula_changed()
         self._show_candidates()
+        warm_up_in_background(self.model)
 
     # ================================================================== widgets
     def _build_widgets(self) -> None:
@@ -793,18 +800,11 @@ class ExplorerApp(pn.viewable.Viewer):
             self.original_viewer._info.object = describe(s)
 
     def modify(self, wait: bool = False) -> bool:
-        """Run ``explorer.modify`` on the uploaded structure in the background. When the library has no
-        ``modify`` (no modification model shipped yet) this says so and produces nothing."""
+        """Run ``explorer.modify`` on the uploaded structure in the background."""
         if self._jobs["modify"].busy:
             return False
         if self.original is None:
             self.modify_status.object = _message("error", "Upload a structure first.")
-            return False
-        modify = modify_function()
-        if modify is None:
-            self.modify_status.object = _message(
-                "warn", "No modification model shipped yet: this version of the explorer library has no "
-                        "explorer.modify(), so there is nothing to run (no results are made up).")
             return False
         structure = self.original
         settings = {"spacegroup": int(self.target_spacegroup), "delta": float(self.energy_change), "n": int(self.n),
@@ -817,7 +817,7 @@ class ExplorerApp(pn.viewable.Viewer):
         def work():
             try:
                 extra = {"model": settings["model"]} if "model" in settings else {}
-                candidates = modify(structure, settings["spacegroup"], settings["delta"], n=settings["n"],
+                candidates = explorer.modify(structure, settings["spacegroup"], settings["delta"], n=settings["n"],
                                     steps=settings["steps"], seed=settings["seed"], device="auto", **extra)
             except Exception as exc:
                 message = str(exc) if isinstance(exc, ExplorerInputError) else f"{type(exc).__name__}: {exc}"

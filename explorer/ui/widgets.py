@@ -9,11 +9,8 @@ import panel as pn
 import param
 from panel.custom import JSComponent
 
-from ..spacegroups import crystal_system, symbol
+from ..spacegroups import COMMON_SPACEGROUPS, crystal_system, symbol
 
-# The most frequent space groups of the Materials Project structures, the default short list.
-COMMON_SPACEGROUPS = (1, 2, 4, 8, 11, 12, 14, 15, 62, 63, 65, 71, 123, 129, 139, 140, 141, 148, 164, 166, 167, 176,
-                      186, 187, 189, 191, 194, 216, 221, 225, 227, 229)
 SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
 
 

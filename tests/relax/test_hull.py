@@ -78,8 +78,8 @@ def test_hull_errors(tiny_data):
         hull_analysis([("nacl", "NaCl", -2.0)], "Ta-B", "mp", data=tiny_data)
     with pytest.raises(ExplorerInputError, match="finite formation energy"):
         hull_analysis([("nan", "TaB", float("nan"))], "Ta-B", "elements")
-    with pytest.raises(ExplorerInputError, match="not available yet"):
-        reference_entries("Ta-B", "ml")
+    with pytest.raises(ExplorerInputError, match="no mp_structures.csv.gz"):
+        reference_entries("Ta-B", "ml", data=tiny_data)  # 'ml' needs the structure files
     with pytest.raises(ExplorerInputError, match="reference must be"):
         reference_entries("Ta-B", "dft")
     with pytest.raises(ExplorerInputError, match="unknown element"):

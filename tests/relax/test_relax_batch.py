@@ -59,7 +59,7 @@ def test_bad_dynamics_are_failures(crystals, calculator, reason):
 
 def test_events_and_cancellation(m3gnet, crystals):
     events = irelax([crystals.rattled(crystals.nacl(5.5), sigma=0.1), crystals.si()], potential=m3gnet,
-                    formation="none")
+                    formation="none", batch_size=1)  # one after the other
     first = next(events)
     assert isinstance(first, RelaxStep) and first.index == 0 and first.step == 0
     second = next(events)
@@ -79,7 +79,7 @@ def test_done_events_in_order(m3gnet, crystals):
 
 
 def test_bad_arguments(m3gnet, crystals):
-    for kwargs in ({"fmax": 0}, {"steps": -1}, {"workers": 0}, {"formation": "dft"}):
+    for kwargs in ({"fmax": 0}, {"steps": -1}, {"workers": 0}, {"formation": "dft"}, {"batch_size": 0}):
         with pytest.raises(ExplorerInputError):
             list(irelax([crystals.si()], potential=m3gnet, **kwargs))
 

@@ -9,6 +9,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from explorer.cli import main
+from explorer.config import data_dir
 
 
 @pytest.fixture
@@ -58,6 +59,7 @@ def test_relax_exit_codes(m3gnet, files, tmp_path, capsys):
     for argv in (["relax", str(files / "missing.cif"), "--out", out],
                  ["relax", str(files / "nacl.cif"), "--out", out, "--fmax", "0"],
                  ["relax", str(files / "nacl.cif"), "--out", out, "--steps", "-1"],
+                 ["relax", str(files / "nacl.cif"), "--out", out, "--batch-size", "0"],
                  ["relax", str(files / "nacl.cif"), "--out", out, "--potential", str(tmp_path / "no-such-model")]):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
@@ -89,7 +91,26 @@ def test_hull_command(m3gnet, files, tmp_path, capsys, monkeypatch):
     for argv in (["hull", str(files / "w.cif"), "--chemsys", "Ta-W", "--reference", "mp", "--out", str(out)],
                  ["hull", str(files / "w.cif"), "--chemsys", "Ta-W", "--reference", "ml", "--out", str(out)],
                  ["hull", str(files / "w.cif"), "--chemsys", "Ta-Qq", "--out", str(out)]):
-        assert main(argv) == 2  # no MP data here / 'ml' not available yet / unknown element
+        assert main(argv) == 2  # no MP data here / no MP/WBM structures for 'ml' / unknown element
     capsys.readouterr()
     assert main(["hull", str(files / "nacl.cif"), "--chemsys", "Ta-W", "--reference", "elements",
                  "--out", str(out)]) == 1  # no candidate in the system
+
+
+@pytest.mark.skipif(not (data_dir() / "wbm_structures.csv.gz").is_file(), reason="shared structure data not found")
+def test_hull_command_ml_references(m3gnet, tmp_path, capsys):
+    """--reference ml: Ni-Pd's MP and WBM structures relaxed with the same potential as the candidate."""
+    nipd = tmp_path / "nipd.cif"
+    Structure(Lattice.cubic(2.95), ["Ni", "Pd"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(nipd))
+    out = tmp_path / "hull-ml"
+    argv = ["hull", str(nipd), "--chemsys", "Ni-Pd", "--reference", "ml", "--relax", "--steps", "30", "--out",
+            str(out), "--json"]
+    assert main(argv) == 0
+    summary = last_json(capsys)
+    (row,) = summary["candidates"]
+    assert summary["reference"] == "ml" and row["formula"] == "NiPd" and row["status"] != "failed"
+    assert row["decomposition"] and (out / "hull.html").is_file()
+    assert main([*argv[:-3], "--formation", "eform", "--out", str(out)]) == 2
+    assert "--reference ml needs --formation references" in capsys.readouterr().err
+    assert main([*argv[:-3], "--max-structures", "1", "--out", str(out)]) == 2
+    assert "more than max_structures=1" in capsys.readouterr().err

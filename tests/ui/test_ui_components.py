@@ -192,7 +192,7 @@ def test_app_rejects_bad_input_without_starting(app):
     assert "8 atoms" in app.formula_status.object and not app.generate_button.disabled
 
 
-def test_app_modify_without_a_model_says_so(app, monkeypatch):
+def test_app_modify_validates_the_upload(app):
     assert not app.modify()
     assert "Upload a structure first" in app.modify_status.object
     app.upload.filename = "bad.cif"
@@ -201,17 +201,12 @@ def test_app_modify_without_a_model_says_so(app, monkeypatch):
     app.upload.filename = "POSCAR"
     app.upload.value = nacl().to(fmt="poscar").encode()
     assert app.original is not None and app.original_viewer.structure is not None
-    monkeypatch.setattr("explorer.ui.app.modify_function", lambda: None)  # a library without modification
-    assert not app.modify()
-    assert "No modification model shipped yet" in app.modify_status.object
-    assert app.candidates == []  # nothing made up
 
 
 def test_app_modify_runs_the_shipped_model(app):
-    from explorer.ui.app import modification_models, modify_function
+    from explorer.ui.app import modification_models
 
-    if modify_function() is None or not modification_models():
-        pytest.skip("this library version ships no modification model")
+    assert modification_models()[0] == "mod-regression"  # the manifest's default first
     app.original = nacl()
     app.target_spacegroup, app.energy_change, app.steps = 221, -0.1, 2
     assert app.modify(wait=True), app.modify_status.object
