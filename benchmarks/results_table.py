@@ -21,7 +21,9 @@ def _cell(metrics: dict | None, key: str) -> str:
     return f"{metrics[key]:.3f}"
 
 
-def table(task: str, names: list[str], labels: dict[str, str]) -> str:
+def table(task: str, names: list[str], labels: dict[str, str], variants: dict[str, str] | None = None) -> str:
+    """Rows of each model (val and test); ``variants`` {suffix: label}: extra rows from
+    ``<task>_<name><suffix>_<split>.json`` of the same checkpoint (e.g. best-of-draws sampling)."""
     manifest = json.loads(MANIFEST.read_text())
     entries = {e["name"]: e for e in manifest["models"]}
     lines = ["| model | network | train steps (epochs) | split | n | match_rate | match_rate_loose | rmse | validity |",
@@ -31,20 +33,22 @@ def table(task: str, names: list[str], labels: dict[str, str]) -> str:
         if entry is None:
             continue
         net = entry["model"]["arch"]
-        for split in ("val", "test"):
-            m = _load(f"{task}_{name}_{split}.json")
-            if m is None:
-                continue
-            lines.append(f"| {labels.get(name, name)} | {net} ({entry['parameters'] / 1e6:.1f} M) | "
-                         f"{entry['steps']} ({entry['epochs']}) | {split} | {m['n']} | {_cell(m, 'match_rate')} | "
-                         f"{_cell(m, 'match_rate_loose')} | {_cell(m, 'rmse')} | {_cell(m, 'validity')} |")
+        for suffix, extra in {"": "", **(variants or {})}.items():
+            for split in ("val", "test"):
+                m = _load(f"{task}_{name}{suffix}_{split}.json")
+                if m is None:
+                    continue
+                lines.append(f"| {labels.get(name, name)}{extra} | {net} ({entry['parameters'] / 1e6:.1f} M) | "
+                             f"{entry['steps']} ({entry['epochs']}) | {split} | {m['n']} | "
+                             f"{_cell(m, 'match_rate')} | {_cell(m, 'match_rate_loose')} | {_cell(m, 'rmse')} | "
+                             f"{_cell(m, 'validity')} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     print(table("generation", ["ddpm", "ddim", "cfm-normal", "cfm-uniform", "cfm-uniform-unet1d"],
                 {"ddpm": "DDPM", "ddim": "DDIM", "cfm-normal": "CFM N(0,1)", "cfm-uniform": "CFM U(0,1)",
-                 "cfm-uniform-unet1d": "CFM U(0,1), UNet"}))
+                 "cfm-uniform-unet1d": "CFM U(0,1), UNet"}, {"_draws4": ", best of 4 draws"}))
     print()
     print(table("modification", ["mod-regression", "mod-palette", "mod-cfm"],
                 {"mod-regression": "Regression", "mod-palette": "Diffusion (Palette)", "mod-cfm": "CFM"}))

@@ -65,3 +65,28 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("EXPLORER_CACHE_DIR", Path.home() / ".cache" / "explorer"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def read_json_cache(path: Path | None) -> dict:
+    """The JSON object stored at ``path``; {} when there is none or it cannot be read (a cache is optional)."""
+    import json
+
+    if path is None or not path.is_file():
+        return {}
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def write_json_cache(path: Path, content: dict) -> None:
+    """Write ``content`` to ``path`` atomically (a temporary file per process, then a rename), so that
+    concurrent processes never read a half-written cache."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(content, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)

@@ -2,6 +2,11 @@
 
 Usage:
     python scripts/publish_pretrained.py --runs runs --results benchmarks/results [--default NAME]
+    python scripts/publish_pretrained.py --only cfm-normal --run cfm-normal=cfm-normal-continued
+
+``--only`` re-exports just those models and keeps every other entry of the current manifest. A run trained
+with ``--init-from`` (warm start) is recorded as the continuation of the manifest's current entry: steps,
+epochs and wall time add up and both commands are kept.
 
 Each model name maps to a run directory (``runs/<run>``) and a sampler; metrics are read from
 ``<results>/generation_<name>_<split>.json`` (written by ``benchmarks/evaluate_generation.sh``) when present.
@@ -42,6 +47,22 @@ def training_elements() -> list[int]:
     return sorted(int(z) for z in np.unique(species) if z > 0)
 
 
+def _continue_from(entry: dict, before: dict | None, config: dict) -> None:
+    """Record a warm-started run as the continuation of ``before`` (the manifest entry it started from)."""
+    entry["command"] += f" --init-from {config['init_from']} --lr {config['lr']}"
+    if before is None:
+        return
+    if before.get("warm_start_from") and before["sha256"] == entry["sha256"]:
+        before = before["warm_start_from"]  # publishing the same continued run again: same predecessor
+    entry["warm_start_from"] = {k: before[k] for k in ("steps", "epochs", "wall_time_s", "command", "device",
+                                                      "sha256", "metrics") if k in before}
+    entry["steps"] += before["steps"]
+    entry["epochs"] = round(entry["epochs"] + before["epochs"], 2)
+    entry["wall_time_s"] += before["wall_time_s"]
+    entry["command"] = f"{before['command']}, then {entry['command']}"
+    entry["device"] = f"{before['device']}; continued on: {entry['device']}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="runs")
@@ -49,11 +70,25 @@ def main() -> None:
     parser.add_argument("--out", default="pretrained")
     parser.add_argument("--default", default=None)
     parser.add_argument("--only-manifest", action="store_true", help="keep the exported files, rewrite the manifest")
+    parser.add_argument("--only", nargs="+", default=None, help="update only these models, keep the other entries")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
+                        help="run directory (under --runs) of a model, instead of the default one")
+    parser.add_argument("--device-note", default="4-7 training runs and other work shared the 2 cores",
+                        help="how the machine was shared during training (recorded in the manifest)")
     args = parser.parse_args()
     out, runs, results = Path(args.out), Path(args.runs), Path(args.results)
     out.mkdir(exist_ok=True)
+    run_dirs = dict(item.split("=", 1) for item in args.run)
+    previous = {}
+    if (out / "manifest.json").is_file():
+        previous = {e["name"]: e for e in json.loads((out / "manifest.json").read_text())["models"]}
     entries = []
     for name, (run, file, sampler) in MODELS.items():
+        if args.only is not None and name not in args.only:
+            if name in previous:
+                entries.append(previous[name])
+            continue
+        run = run_dirs.get(name, run)
         run_dir = runs / run
         if not (run_dir / "checkpoint.pt").is_file() and not (out / file).is_file():
             continue
@@ -91,12 +126,13 @@ def main() -> None:
             "steps": last["step"],
             "epochs": round(last["step"] * config["batch_size"] / (33785 if task == "generation" else 2478), 2),
             "wall_time_s": round(elapsed),
-            "device": (f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; "
-                       "4-7 training runs and other work shared the 2 cores"),
+            "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
             "val_loss": last.get("val_loss"),
             "metrics": metrics,
             "sha256": sha256(out / file),
         })
+        if config.get("init_from"):
+            _continue_from(entries[-1], previous.get(config["init_from"]), config)
         if task == "modification":
             entries[-1]["elements"] = training_elements()
             entries[-1]["data"] = ("polymorph pairs (same cell contents) from mp_structures + wbm_structures, "

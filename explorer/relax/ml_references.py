@@ -15,7 +15,6 @@ settings, so a second call for the same system (or an overlapping one) relaxes n
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -23,7 +22,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..config import cache_dir, data_dir
+from ..config import cache_dir, data_dir, read_json_cache, write_json_cache
 from ..errors import ExplorerInputError
 
 ML_REFERENCES_VERSION = 1
@@ -135,26 +134,15 @@ class MLReferences:
         self._systems: dict[str, dict] = stored.get("systems", {})
 
     def _read(self) -> dict:
-        if self.path is None or not self.path.is_file():
-            return {}
-        try:
-            with open(self.path) as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return {}
+        return read_json_cache(self.path)
 
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         stored = self._read()  # keep what another process added meanwhile
-        content = {"potential": self.potential.name, "version": ML_REFERENCES_VERSION,
-                   "structures": {**stored.get("structures", {}), **self._entries},
-                   "systems": {**stored.get("systems", {}), **self._systems}}
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "w") as handle:
-            json.dump(content, handle, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_json_cache(self.path, {"potential": self.potential.name, "version": ML_REFERENCES_VERSION,
+                                     "structures": {**stored.get("structures", {}), **self._entries},
+                                     "systems": {**stored.get("systems", {}), **self._systems}})
 
     def _cached(self, key: str, digest: str) -> dict | None:
         entry = self._entries.get(key)

@@ -16,14 +16,13 @@ for example, is not in it). Each element is relaxed once per potential and cache
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from functools import lru_cache
 from pathlib import Path
 
-from ..config import cache_dir, data_dir
+from ..config import cache_dir, data_dir, read_json_cache, write_json_cache
 from ..errors import ExplorerInputError
 
 REFERENCES_VERSION = 1
@@ -128,24 +127,14 @@ class ElementalReferences:
         self._entries: dict[str, dict] = self._read()
 
     def _read(self) -> dict[str, dict]:
-        if self.path is None or not self.path.is_file():
-            return {}
-        try:
-            with open(self.path) as handle:
-                return json.load(handle).get("elements", {})
-        except (OSError, ValueError):
-            return {}
+        return read_json_cache(self.path).get("elements", {})
 
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         merged = {**self._read(), **self._entries}  # keep what another process added meanwhile
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "w") as handle:
-            json.dump({"potential": self.potential.name, "version": REFERENCES_VERSION, "elements": merged},
-                      handle, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_json_cache(self.path, {"potential": self.potential.name, "version": REFERENCES_VERSION,
+                                     "elements": merged})
 
     def candidates(self, element: str) -> list[tuple]:
         """``(source, Structure, relax_cell)`` candidate ground states of an element."""
