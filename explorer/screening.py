@@ -24,7 +24,7 @@ Output directory ``out``::
 
 Resuming: a condition whose ``conditions/<key>.json`` exists is not computed again, so rerunning after an
 interruption (Ctrl-C, SIGKILL, a crash) continues where it stopped. The settings that change a condition's
-result (model, n, steps, seed, relax steps, fmax, potential, formation) must equal those in ``screen.json``;
+result (model, n, steps, draws, seed, relax steps, fmax, potential, formation) must equal those in ``screen.json``;
 otherwise :class:`ExplorerInputError` is raised (use a new ``out``). The grid (formulas, space groups,
 energies) and the hull settings (reference, chemsys, data directory) may change between runs: new conditions
 are added and the ranking covers exactly the conditions of the current grid.

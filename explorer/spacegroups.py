@@ -3,7 +3,7 @@ setting), plus names for display."""
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -39,15 +39,6 @@ def _operations(number: int) -> np.ndarray:
 def operations(number: int) -> np.ndarray:
     """(192, 4, 4) float32 affine operations of space group ``number`` (zero-padded)."""
     return _operations(check_spacegroup(number))
-
-
-@lru_cache(maxsize=1)
-def all_operations() -> np.ndarray:
-    """(231, 192, 4, 4): index by space-group number (row 0 unused)."""
-    table = np.zeros((231, MAX_OPERATIONS, 4, 4), dtype=np.float32)
-    for n in range(1, 231):
-        table[n] = _operations(n)
-    return table
 
 
 @cache
