@@ -3,7 +3,12 @@
 * server ready: ``panel serve apps/explorer.py`` started -> the app page answers (a session is built);
 * page interactive: page requested -> the "Generate candidates" button is on the page;
 * click -> 16 drawn: "Generate candidates" clicked (default model and steps, n = 16) -> all 16 candidates drawn
-  in the 3D grid; measured ``--repeats`` times in one page (the first includes loading the model).
+  in the 3D grid, on the page's own clock (``performance.now()`` at the click and when the last of the 16 views
+  has been rendered); measured ``--repeats`` times in one page (the first is a fresh server's first click);
+* click -> page settled: until the page's last main-thread task (> 50 ms) of that click ended (table, hull,
+  large view and layout are done too);
+* click -> seen by the driver: until selenium, polling every 50 ms, saw the 16 views drawn (a poll waits while
+  the page is busy, so this is close to "settled").
 
     python benchmarks/app_browser.py [--n 16] [--repeats 2] [--out benchmarks/results/app_browser.json]
 
@@ -61,11 +66,16 @@ def main() -> int:
         steps = args.steps or ExplorerApp.param.steps.default
         browser.set_input("Steps", steps)
         time.sleep(1.0)
-        clicks = []
+        clicks, settled, polled, breakdowns = [], [], [], []
         for repeat in range(args.repeats):
             browser.set_input("Seed", repeat)  # new structures each time (the same ones would not be redrawn)
             time.sleep(0.5)
             browser.js("if (window.__explorer3d && window.__explorer3d.grid) window.__explorer3d.grid.drawn = 0;")
+            browser.js("window.__longTasks = []; window.__clickAt = performance.now();"
+                       "if (!window.__longTaskObserver) { window.__longTaskObserver = new PerformanceObserver("
+                       "(list) => { for (const e of list.getEntries()) window.__longTasks.push("
+                       "[Math.round(e.startTime - window.__clickAt), Math.round(e.duration)]) });"
+                       "window.__longTaskObserver.observe({entryTypes: ['longtask']}); }")
             start = time.perf_counter()
             browser.click("button", "Generate candidates")
             outcome = browser.wait_for(
@@ -74,17 +84,36 @@ def main() -> int:
                 "return bad.length ? bad[0] : null;", 900, 0.05, args.n)
             if outcome != "drawn":
                 raise RuntimeError(f"the app reported an error: {outcome}")
-            clicks.append(round(time.perf_counter() - start, 3))
-            print(f"click -> {args.n} drawn: {clicks[-1]} s", file=sys.stderr, flush=True)
+            polled.append(round(time.perf_counter() - start, 3))
+            # where the page spent the time: 3D items arrived / canvas built / views rendered (ms after the
+            # click) and the main-thread tasks longer than 50 ms ([start ms after the click, duration ms])
+            breakdowns.append(browser.js(
+                "const t = window.__explorer3d.grid.timing, c = window.__clickAt;"
+                "return {items_arrived_ms: Math.round(t.received - c), canvas_built_ms: Math.round(t.built - c),"
+                "views_rendered_ms: Math.round(t.rendered - c), long_tasks_ms: window.__longTasks.slice(),"
+                "settled_ms: Math.max(0, ...window.__longTasks.map(x => x[0] + x[1])),"
+                "large_view_ms: (window.__explorer3d.large || {}).timing ? ["
+                "Math.round(window.__explorer3d.large.timing.received - c),"
+                "Math.round(window.__explorer3d.large.timing.rendered - c)] : null}"))
+            clicks.append(round(breakdowns[-1]["views_rendered_ms"] / 1000, 3))
+            settled.append(round(max(breakdowns[-1]["settled_ms"], breakdowns[-1]["views_rendered_ms"]) / 1000, 3))
+            print(f"click -> {args.n} drawn: {clicks[-1]} s (page settled {settled[-1]} s, seen by the driver "
+                  f"{polled[-1]} s)", file=sys.stderr, flush=True)
+            print(f"  page timeline: {breakdowns[-1]}", file=sys.stderr, flush=True)
             browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 60)
             time.sleep(1.0)
         ink = browser.canvas_ink("grid")
+        prewarm_ms = browser.js("return (window.__explorer3d.grid || {}).prewarm_ms ?? null")
         result = {
             "benchmark": "app_browser",
             "command": "python benchmarks/app_browser.py " + " ".join(sys.argv[1:]),
             "server_ready_s": round(ready, 3),
             "page_interactive_s": round(interactive, 3),
             "click_to_drawn_s": clicks,
+            "click_to_settled_s": settled,
+            "click_to_seen_by_driver_s": polled,
+            "click_page_timeline": breakdowns,
+            "grid_prewarm_ms": prewarm_ms,
             "n": args.n,
             "steps": steps,
             "model": default_model(),

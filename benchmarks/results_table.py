@@ -50,8 +50,10 @@ def main() -> None:
                 {"ddpm": "DDPM", "ddim": "DDIM", "cfm-normal": "CFM N(0,1)", "cfm-uniform": "CFM U(0,1)",
                  "cfm-uniform-unet1d": "CFM U(0,1), UNet"}, {"_draws4": ", best of 4 draws"}))
     print()
-    print(table("modification", ["mod-regression", "mod-palette", "mod-cfm"],
-                {"mod-regression": "Regression", "mod-palette": "Diffusion (Palette)", "mod-cfm": "CFM"}))
+    print(table("modification", ["mod-regression", "mod-palette", "mod-cfm", "mod-palette-cfm"],
+                {"mod-regression": "Regression", "mod-palette": "Diffusion (Palette)", "mod-cfm": "CFM",
+                 "mod-palette-cfm": "Palette-conditioned CFM N(0,1), from cfm-normal"},
+                {"_draws4": ", best of 4 draws"}))
     throughput = _load("sampling_throughput.json")
     if throughput:
         print()

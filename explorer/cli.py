@@ -35,7 +35,7 @@ def _add_train(sub) -> None:
     gen.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
     gen.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
     mod = train.add_parser("modification", help="train a conditional modification model (polymorph pairs)")
-    mod.add_argument("--method", default="regression", choices=["regression", "palette", "cfm"])
+    mod.add_argument("--method", default="regression", choices=["regression", "palette", "cfm", "palette-cfm"])
     mod.add_argument("--arch", default="transformer", choices=["transformer", "unet1d"])
     mod.add_argument("--dim", type=int, default=128)
     mod.add_argument("--depth", type=int, default=4)
@@ -48,7 +48,11 @@ def _add_train(sub) -> None:
     mod.add_argument("--seed", type=int, default=0)
     mod.add_argument("--data-dir", default=None)
     mod.add_argument("--out", required=True)
-    mod.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
+    mod.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file "
+                     "(palette-cfm: also from the cfm-normal generation model)")
+    mod.add_argument("--warmup-steps", type=int, default=500)
+    mod.add_argument("--augment", type=float, default=0.0,
+                     help="share of batches that are perturbed copies of training structures (E_diff = 0)")
 
 
 def _model_config(args, with_initial: bool = False) -> dict:
@@ -67,7 +71,8 @@ def cmd_train(args) -> int:
 
     config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
-                         threads=args.threads, seed=args.seed, init_from=args.init_from)
+                         threads=args.threads, seed=args.seed, init_from=args.init_from,
+                         warmup_steps=getattr(args, "warmup_steps", 500), augment=getattr(args, "augment", 0.0))
     train = load_training_data(args.data_dir, splits=("train",))
     val = load_training_data(args.data_dir, splits=("val",))
     trainer = train_modification if args.task == "modification" else train_generation
@@ -118,8 +123,8 @@ def _add_modify(sub) -> None:
     mod.add_argument("--device", default="auto")
     mod.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS))
     mod.add_argument("--snap", action="store_true", help="refine results onto the requested space group")
+    mod.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
     mod.add_argument("--out", required=True)
-    mod.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
     mod.add_argument("--json", action="store_true")
 
 
@@ -148,6 +153,7 @@ def _add_evaluate(sub) -> None:
     mod.add_argument("--seed", type=int, default=0)
     mod.add_argument("--device", default="auto")
     mod.add_argument("--workers", type=int, default=None)
+    mod.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
     mod.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
     _add_evaluate_fidelity(evaluate)
 
@@ -201,7 +207,7 @@ def cmd_modify(args) -> int:
 
     structure = read_structure(args.structure)
     candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
-                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap)
+                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap, draws=args.draws)
     return _write_candidates(candidates, args)
 
 
@@ -242,7 +248,8 @@ def cmd_evaluate(args) -> int:
         from .modification import evaluate_modification
 
         metrics = evaluate_modification(args.csv, limit=args.limit, model=args.model, steps=args.steps,
-                                        seed=args.seed, device=args.device, workers=args.workers, split=args.split)
+                                        seed=args.seed, device=args.device, workers=args.workers, split=args.split,
+                                        draws=args.draws)
         print(json.dumps(metrics))
         return 0
     metrics = evaluate_generation(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,

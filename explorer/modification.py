@@ -11,6 +11,12 @@ matrices are aligned by species (both are sorted by atomic number).
 | regression | x_init                   | x_target (PBC loss)      | one step                         |
 | palette    | x_t (noise) + x_init     | noise ε                  | DDPM from N(0, 1)                |
 | cfm        | x_t on the path x_init→x | velocity (minimum image) | Euler from x_init                |
+| palette-cfm| x_t (noise path) + x_init| velocity x − ε           | Euler from N(0, 1)               |
+
+``palette-cfm`` is Palette's conditioning (the initial structure as an extra input) with the conditional
+flow-matching objective of the ``cfm-normal`` generation model, so it can be warm-started from that model
+(``--init-from cfm-normal``: the initial-structure input columns start at zero, i.e. the network starts as
+the generation model and learns what to take from the initial structure).
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from .data import ProcessedSet
 from .errors import ExplorerInputError
 from .losses import masked_mse, pbc_loss
 from .models.conditioning import Conditions, make_conditions
+from .objectives import Objective
+from .pipeline import GenerationPipeline
 from .representation import MATRIX_ROWS
 from .schedulers import DDPMScheduler, FlowEulerScheduler, minimum_image, wrap_coordinates
 
-METHODS = ("regression", "palette", "cfm")
+METHODS = ("regression", "palette", "cfm", "palette-cfm")
 SITE_ROWS = slice(0, MATRIX_ROWS - 3)
 LATTICE_ROWS = slice(MATRIX_ROWS - 3, MATRIX_ROWS)
 
@@ -106,6 +114,25 @@ def pair_tensors(data: ProcessedSet, pairs: np.ndarray) -> tuple[torch.Tensor, C
     return torch.from_numpy(x1), cond
 
 
+def perturbed_pairs(data: ProcessedSet, index: np.ndarray, rng: np.random.Generator, rattle: float = 0.03,
+                    strain: float = 0.03) -> tuple[torch.Tensor, Conditions]:
+    """Augmentation (the issue's "perturbed copies of ground states as extra initial structures"): each
+    structure is its own target; its initial structure is a copy whose fractional coordinates are moved by
+    N(0, ``rattle``) and whose lattice entries are scaled by 1 + N(0, ``strain``); E_diff = 0 eV/atom. It
+    teaches the model to keep what is already right in the initial structure, from all training structures
+    (not only the few thousand polymorph groups)."""
+    x1 = data.matrix[index].astype(np.float32)
+    initial = x1.copy()
+    rows = data.species[index] > 0
+    noise = rng.normal(0.0, rattle, size=(len(index), data.species.shape[1], 3)).astype(np.float32)
+    initial[:, : data.species.shape[1]] = np.where(rows[..., None], np.mod(x1[:, : data.species.shape[1]] + noise, 1.0),
+                                                   0.0)
+    initial[:, LATTICE_ROWS] *= 1.0 + rng.normal(0.0, strain, size=(len(index), 3, 3)).astype(np.float32)
+    cond = make_conditions(data.species[index], data.spacegroup[index], np.zeros(len(index), np.float32),
+                           initial=initial)
+    return torch.from_numpy(x1), cond
+
+
 def regression_step(model, cond: Conditions) -> torch.Tensor:
     """One-step prediction of the target as a displacement of the initial structure (the network starts as
     the identity map, which is already close for similar polymorphs)."""
@@ -121,6 +148,7 @@ class ModificationObjective:
             raise ValueError(f"unknown modification method {method!r}; choose from {METHODS}")
         self.method = method
         self.ddpm = DDPMScheduler(num_train_timesteps) if method == "palette" else None
+        self.flow = Objective("cfm-normal") if method == "palette-cfm" else None
 
     def __call__(self, model, x1: torch.Tensor, cond: Conditions):
         batch, x0, rows = x1.shape[0], cond.initial, cond.row_mask()
@@ -137,6 +165,8 @@ class ModificationObjective:
             eps = model(self.ddpm.add_noise(x1, noise, steps), self.ddpm.model_time(steps), cond)
             mse = masked_mse(eps, noise, rows)
             return mse, {"mse": float(mse.detach())}
+        if self.method == "palette-cfm":
+            return self.flow(model, x1, cond)
         t = torch.rand(batch)
         delta = x1 - x0
         delta[:, SITE_ROWS] = minimum_image(delta[:, SITE_ROWS])
@@ -164,6 +194,8 @@ class ModificationPipeline:
         rows = cond.row_mask().unsqueeze(-1).float()
         if self.method == "regression":
             x = regression_step(self.model, cond)
+        elif self.method == "palette-cfm":
+            x = GenerationPipeline(self.model, "cfm-normal", device=self.device)(cond, steps, generator).to(self.device)
         elif self.method == "palette":
             scheduler = DDPMScheduler()
             scheduler.set_timesteps(steps)
@@ -196,14 +228,43 @@ def load_modification_pipeline(model: str | None = None, device: str = "auto"):
     return ModificationPipeline(network, entry.method, device), entry
 
 
+def sample_best_modified(pipeline: ModificationPipeline, cond: Conditions, species: list[np.ndarray],
+                         spacegroups, draws: int = 1, steps: int = 100,
+                         generator: torch.Generator | None = None) -> list:
+    """One structure per row of ``cond`` (``species[i]``: its atomic numbers), chosen among ``draws`` samples
+    by :func:`~explorer.generation.condition_score` (valid, requested space group detected; first draw on
+    ties). The target structure is never looked at. A regression model is deterministic: ``draws`` must be 1."""
+    from .generation import condition_score
+    from .representation import decode
+
+    draws = int(draws)
+    if draws < 1:
+        raise ExplorerInputError(f"draws must be >= 1, got {draws}")
+    if draws > 1 and pipeline.method == "regression":
+        raise ExplorerInputError("the regression model is deterministic: several draws give the same structure")
+    options = []
+    for _ in range(draws):
+        matrices = pipeline(cond, steps=steps, generator=generator).numpy()
+        options.append([decode(m, z) for m, z in zip(matrices, species)])
+    if draws == 1:
+        return options[0]
+    chosen = []
+    for i, spacegroup in enumerate(spacegroups):
+        scores = [condition_score(options[d][i], int(spacegroup)) for d in range(draws)]
+        chosen.append(options[max(range(draws), key=lambda d: (scores[d], -d))][i])
+    return chosen
+
+
 def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
-           steps: int = 100, seed: int = 0, device: str = "auto", jitter: float = 0.02, snap: bool = False):
+           steps: int = 100, seed: int = 0, device: str = "auto", jitter: float = 0.02, snap: bool = False,
+           draws: int = 1):
     """Candidates of the same composition as ``structure`` in ``spacegroup``, with a target formation-energy
     change ``energy_delta`` (eV/atom, negative = more stable). The regression model is deterministic: its
     ``n`` candidates start from copies of the structure whose fractional coordinates are jittered by up to
-    ``jitter`` (the first copy is not jittered)."""
+    ``jitter`` (the first copy is not jittered). ``draws > 1`` (sampling models): each candidate is the best
+    of that many samples (see :func:`sample_best_modified`)."""
     from .generation import check_energy, make_candidate
-    from .representation import decode, encode
+    from .representation import encode
     from .spacegroups import check_spacegroup
 
     spacegroup = check_spacegroup(spacegroup)
@@ -227,16 +288,18 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     species = np.zeros((int(n), 60), dtype=np.int64)
     species[:, : crystal.n_sites] = crystal.atomic_numbers
     cond = make_conditions(species, np.full(int(n), spacegroup), np.full(int(n), energy_delta, np.float32), initial)
-    matrices = pipeline(cond, steps=int(steps), generator=generator).numpy()
-    return [make_candidate(decode(m, crystal.atomic_numbers), spacegroup, energy_delta, snap=snap, model=entry.name,
-                           steps=int(steps), seed=int(seed), index=i) for i, m in enumerate(matrices)]
+    structures = sample_best_modified(pipeline, cond, [crystal.atomic_numbers] * int(n), [spacegroup] * int(n),
+                                      draws, int(steps), generator)
+    return [make_candidate(s, spacegroup, energy_delta, snap=snap, model=entry.name, steps=int(steps),
+                           seed=int(seed), index=i) for i, s in enumerate(structures)]
 
 
 def evaluate_modification(csv_path, limit: int | None = None, model: str | None = None, steps: int = 100,
                           seed: int = 0, device: str = "auto", workers: int | None = None,
-                          split: str | None = None) -> dict:
+                          split: str | None = None, draws: int = 1) -> dict:
     """Pairs from the polymorph groups inside a CSV (each non-lowest polymorph -> the lowest one of its cell
-    contents); one sample per pair, StructureMatcher against the target."""
+    contents); one structure per pair (the best of ``draws`` samples, see :func:`sample_best_modified`),
+    StructureMatcher against the target."""
     from .data import process_rows, read_rows
     from .evaluation import match_metrics
     from .representation import decode
@@ -258,15 +321,15 @@ def evaluate_modification(csv_path, limit: int | None = None, model: str | None 
     for start in range(0, len(pairs), 64):
         chunk = pairs[start : start + 64]
         x1, cond = pair_tensors(data, chunk)
-        matrices = pipeline(cond, steps=steps, generator=generator).numpy()
-        for k, (_, target) in enumerate(chunk):
-            z = data.species[target][: data.n_sites[target]]
-            generated.append(decode(matrices[k], z))
-            targets.append(decode(data.matrix[target], z))
+        species = [data.species[target][: data.n_sites[target]] for target in chunk[:, 1]]
+        generated += sample_best_modified(pipeline, cond, species, data.spacegroup[chunk[:, 1]], draws, steps,
+                                          generator)
+        targets += [decode(data.matrix[target], z) for target, z in zip(chunk[:, 1], species)]
     return {
         **match_metrics(generated, targets, workers),
         "seconds": round(time.time() - started, 1),
         "model": entry.name,
         "steps": steps,
         "split": split,
+        "draws": draws,
     }

@@ -18,28 +18,27 @@ import numpy as np
 _LOCK = threading.Lock()
 
 
-def _formula_key(atomic_numbers) -> str:
-    from pymatgen.core import Composition, Element
-
-    counts: dict[str, int] = defaultdict(int)
-    for z in atomic_numbers:
-        counts[Element.from_Z(int(z)).symbol] += 1
-    return Composition(counts).reduced_formula
+def _composition_key(atomic_numbers) -> tuple[tuple[int, int], ...]:
+    """The reduced composition as ((Z, count), ...) — a dictionary key that costs microseconds (pymatgen's
+    ``reduced_formula`` costs ~0.2 ms, seconds over the ~34k training structures)."""
+    z, counts = np.unique(np.asarray(atomic_numbers, dtype=np.int64), return_counts=True)
+    divisor = int(np.gcd.reduce(counts))
+    return tuple(zip(z.tolist(), (counts // divisor).tolist()))
 
 
 @lru_cache(maxsize=2)
 def _training_index(data_dir: str | None):
-    """(ProcessedSet of the training split, reduced formula -> row indices)."""
+    """(ProcessedSet of the training split, reduced composition key -> row indices)."""
     from .data import load_training_data
 
     data = load_training_data(data_dir, splits=("train",))
-    index: dict[str, list[int]] = defaultdict(list)
-    keys: dict[bytes, str] = {}
+    index: dict[tuple, list[int]] = defaultdict(list)
+    keys: dict[bytes, tuple] = {}
     for i in range(len(data)):
         species = data.species[i, : int(data.n_sites[i])]
         raw = np.sort(species).tobytes()
         if raw not in keys:
-            keys[raw] = _formula_key(species)
+            keys[raw] = _composition_key(species)
         index[keys[raw]].append(i)
     return data, dict(index)
 
@@ -69,7 +68,7 @@ def training_matches(structure, data_dir=None, limit: int = 200) -> list[str]:
 
     with _LOCK:
         data, index = _training_index(None if data_dir is None else str(data_dir))
-    rows = index.get(structure.composition.reduced_formula, [])[:limit]
+    rows = index.get(_composition_key([site.specie.Z for site in structure]), [])[:limit]
     matcher = StructureMatcher(**STRICT)
     found = []
     with warnings.catch_warnings():

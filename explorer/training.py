@@ -38,6 +38,7 @@ class TrainConfig:
     val_every: int = 1000
     max_sites: int = 60
     init_from: str | None = None  # warm start: a shipped model name or an inference checkpoint path
+    augment: float = 0.0  # modification: share of each epoch's batches that are perturbed copies (E_diff = 0)
 
 
 def size_bucketed_batches(n_sites: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -112,9 +113,20 @@ def train_generation(config: TrainConfig, train: ProcessedSet, val: ProcessedSet
 
 def train_modification(config: TrainConfig, train: ProcessedSet, val: ProcessedSet, out_dir: str | Path,
                        progress: bool = True) -> dict:
-    """Train (or resume) a modification model on polymorph pairs of the training split."""
-    from .modification import ModificationObjective, epoch_pairs, lowest_pairs, pair_tensors, polymorph_groups
+    """Train (or resume) a modification model on polymorph pairs of the training split (plus, with
+    ``config.augment`` > 0, batches of perturbed training structures, see
+    :func:`~explorer.modification.perturbed_pairs`)."""
+    from .modification import (
+        ModificationObjective,
+        epoch_pairs,
+        lowest_pairs,
+        pair_tensors,
+        perturbed_pairs,
+        polymorph_groups,
+    )
 
+    if not 0.0 <= config.augment < 1.0:
+        raise ValueError(f"augment must be in [0, 1), got {config.augment}")
     objective = ModificationObjective(config.method)
     groups = polymorph_groups(train)
     val_pairs = lowest_pairs(polymorph_groups(val))
@@ -122,9 +134,16 @@ def train_modification(config: TrainConfig, train: ProcessedSet, val: ProcessedS
     def epoch_batches(rng):
         pairs = epoch_pairs(groups, rng)
         pairs = pairs[np.argsort(train.n_sites[pairs[:, 1]], kind="stable")]
-        batches = [pairs[i : i + config.batch_size] for i in range(0, len(pairs), config.batch_size)]
+        batches = [("pairs", pairs[i : i + config.batch_size]) for i in range(0, len(pairs), config.batch_size)]
+        n_extra = int(round(len(batches) * config.augment / (1.0 - config.augment)))
+        if n_extra:
+            chosen = rng.choice(len(train), min(len(train), n_extra * config.batch_size), replace=False)
+            chosen = chosen[np.argsort(train.n_sites[chosen], kind="stable")]
+            batches += [("perturbed", chosen[i : i + config.batch_size])
+                        for i in range(0, len(chosen), config.batch_size)]
         for k in rng.permutation(len(batches)):
-            yield pair_tensors(train, batches[k])
+            kind, index = batches[k]
+            yield pair_tensors(train, index) if kind == "pairs" else perturbed_pairs(train, index, rng)
 
     def validate(model):
         batches = (pair_tensors(val, val_pairs[i : i + 128]) for i in range(0, len(val_pairs), 128))
@@ -135,9 +154,29 @@ def train_modification(config: TrainConfig, train: ProcessedSet, val: ProcessedS
     return summary
 
 
+# a modification method that may start from a generation model trained with the same objective
+WARM_START_FROM = {"palette-cfm": ("palette-cfm", "cfm-normal")}
+
+
+def widen_inputs(state: dict, target: dict) -> dict:
+    """``state`` with every 2-D weight that is narrower than ``target``'s in its input dimension padded with
+    zero columns (a generation model's site/lattice input layers -> a modification model's, which also read
+    the initial structure: the extra inputs start switched off)."""
+    widened = dict(state)
+    for key, value in state.items():
+        want = target.get(key)
+        if (want is not None and value.dim() == 2 and want.dim() == 2 and value.shape[0] == want.shape[0]
+                and value.shape[1] < want.shape[1]):
+            padded = torch.zeros_like(want)
+            padded[:, : value.shape[1]] = value
+            widened[key] = padded
+    return widened
+
+
 def load_initial_weights(model: torch.nn.Module, source: str, method: str) -> None:
     """Warm start ``model`` from a shipped model name or an inference checkpoint path (fp16 weights are cast to
-    float32). The checkpoint must have the same architecture and training objective."""
+    float32). The checkpoint must have the same architecture and training objective; a ``palette-cfm``
+    modification model may also start from a ``cfm-normal`` generation model (see :func:`widen_inputs`)."""
     from .errors import ExplorerInputError
     from .pretrained import PRETRAINED_DIR, available_models, model_entry
 
@@ -147,10 +186,15 @@ def load_initial_weights(model: torch.nn.Module, source: str, method: str) -> No
             raise ExplorerInputError(f"--init-from {source!r} is neither a checkpoint file nor a shipped model")
         path = PRETRAINED_DIR / model_entry(source).file
     payload = torch.load(path, map_location="cpu", weights_only=True)
+    allowed = WARM_START_FROM.get(method, (method,))
+    if payload["method"] not in allowed:
+        raise ExplorerInputError(f"--init-from checkpoint was trained as {payload['method']}, "
+                                 f"not {' or '.join(allowed)}")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     if payload["method"] != method:
-        raise ExplorerInputError(f"--init-from checkpoint was trained as {payload['method']}, not {method}")
+        state = widen_inputs(state, model.state_dict())
     try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+        model.load_state_dict(state)
     except RuntimeError as error:
         raise ExplorerInputError(f"--init-from checkpoint has a different architecture: {error}") from None
 

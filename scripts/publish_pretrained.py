@@ -33,8 +33,10 @@ MODELS = {
     "mod-regression": ("mod-regression-transformer", "mod_regression_transformer.pt", None),
     "mod-palette": ("mod-palette-transformer", "mod_palette_transformer.pt", "ddpm"),
     "mod-cfm": ("mod-cfm-transformer", "mod_cfm_transformer.pt", "euler"),
+    "mod-palette-cfm": ("mod-palette-cfm-transformer", "mod_palette_cfm_transformer.pt", "euler"),
 }
-MODIFICATION_METHODS = ("regression", "palette", "cfm")
+MODIFICATION_METHODS = ("regression", "palette", "cfm", "palette-cfm")
+PAIRS_PER_EPOCH = 2478  # polymorph pairs drawn per modification epoch (train split)
 
 
 def training_elements() -> list[int]:
@@ -48,9 +50,14 @@ def training_elements() -> list[int]:
 
 
 def _continue_from(entry: dict, before: dict | None, config: dict) -> None:
-    """Record a warm-started run as the continuation of ``before`` (the manifest entry it started from)."""
+    """Record a warm-started run as the continuation of ``before`` (the manifest entry it started from); a
+    model of another task (a generation model under a modification model) is recorded as its initialisation
+    only: steps and epochs are not added up."""
     entry["command"] += f" --init-from {config['init_from']} --lr {config['lr']}"
     if before is None:
+        return
+    if before["task"] != entry["task"]:
+        entry["initialized_from"] = {k: before[k] for k in ("name", "task", "steps", "epochs", "command", "sha256")}
         return
     if before.get("warm_start_from") and before["sha256"] == entry["sha256"]:
         before = before["warm_start_from"]  # publishing the same continued run again: same predecessor
@@ -73,12 +80,15 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None, help="update only these models, keep the other entries")
     parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
                         help="run directory (under --runs) of a model, instead of the default one")
+    parser.add_argument("--note", action="append", default=[], metavar="NAME=TEXT",
+                        help="a remark recorded with a model (e.g. which checkpoint of the run was chosen)")
     parser.add_argument("--device-note", default="4-7 training runs and other work shared the 2 cores",
                         help="how the machine was shared during training (recorded in the manifest)")
     args = parser.parse_args()
     out, runs, results = Path(args.out), Path(args.runs), Path(args.results)
     out.mkdir(exist_ok=True)
     run_dirs = dict(item.split("=", 1) for item in args.run)
+    notes = dict(item.split("=", 1) for item in args.note)
     previous = {}
     if (out / "manifest.json").is_file():
         previous = {e["name"]: e for e in json.loads((out / "manifest.json").read_text())["models"]}
@@ -124,15 +134,23 @@ def main() -> None:
                         f"--depth {config['model'].get('depth', config['model'].get('num_res_blocks'))} "
                         f"--minutes {config['max_minutes']} --threads {config['threads']} --out runs/{run}"),
             "steps": last["step"],
-            "epochs": round(last["step"] * config["batch_size"] / (33785 if task == "generation" else 2478), 2),
+            # modification: epochs of polymorph pairs (the augmented batches come on top)
+            "epochs": round(last["step"] * config["batch_size"] * (1 - config.get("augment", 0.0))
+                            / (33785 if task == "generation" else PAIRS_PER_EPOCH), 2),
             "wall_time_s": round(elapsed),
             "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
             "val_loss": last.get("val_loss"),
             "metrics": metrics,
             "sha256": sha256(out / file),
         })
+        if config.get("warmup_steps", 500) != 500:
+            entries[-1]["command"] += f" --warmup-steps {config['warmup_steps']}"
+        if config.get("augment"):
+            entries[-1]["command"] += f" --augment {config['augment']}"
         if config.get("init_from"):
             _continue_from(entries[-1], previous.get(config["init_from"]), config)
+        if name in notes:
+            entries[-1]["note"] = notes[name]
         if task == "modification":
             entries[-1]["elements"] = training_elements()
             entries[-1]["data"] = ("polymorph pairs (same cell contents) from mp_structures + wbm_structures, "

@@ -65,7 +65,7 @@ def test_align_sites_undoes_a_permutation_within_species():
     assert np.allclose(aligned[4:], 0)
 
 
-@pytest.mark.parametrize("method", ["regression", "palette", "cfm"])
+@pytest.mark.parametrize("method", ["regression", "palette", "cfm", "palette-cfm"])
 def test_objective_and_pipeline_run_for_every_method(method, nacl, si):
     data = _polymorph_set(nacl, si)
     model = CrystalTransformer(dim=32, depth=1, heads=2, with_initial=True)
@@ -80,6 +80,44 @@ def test_objective_and_pipeline_run_for_every_method(method, nacl, si):
     assert torch.all(out[:, 8:61] == 0)  # padding rows stay empty
 
 
+def test_palette_cfm_warm_started_from_the_generation_model_samples_like_it(nacl, si):
+    """Zero columns for the initial structure: before fine-tuning, the modification model is the cfm-normal
+    generation model (same samples from the same noise)."""
+    from explorer.models import build_model
+    from explorer.pipeline import GenerationPipeline
+    from explorer.training import widen_inputs
+
+    generation = CrystalTransformer(dim=32, depth=1, heads=2)
+    torch.manual_seed(0)
+    for p in generation.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    modification = build_model({**generation.config, "with_initial": True})
+    modification.load_state_dict(widen_inputs(generation.state_dict(), modification.state_dict()))
+    data = _polymorph_set(nacl, si)
+    _, cond = pair_tensors(data, lowest_pairs(polymorph_groups(data)))
+    plain = type(cond)(cond.elements, cond.site_mask, cond.spacegroup, cond.energy)
+    a = GenerationPipeline(generation.eval(), "cfm-normal")(plain, steps=4, generator=torch.Generator().manual_seed(1))
+    b = ModificationPipeline(modification, "palette-cfm")(cond, steps=4, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_best_of_draws_keeps_a_sample_that_meets_the_conditions(nacl, si):
+    from explorer.errors import ExplorerInputError
+    from explorer.generation import condition_score
+    from explorer.modification import sample_best_modified
+
+    data = _polymorph_set(nacl, si)
+    _, cond = pair_tensors(data, lowest_pairs(polymorph_groups(data)))
+    species = [data.species[t][: data.n_sites[t]] for t in lowest_pairs(polymorph_groups(data))[:, 1]]
+    model = CrystalTransformer(dim=32, depth=1, heads=2, with_initial=True).eval()
+    pipeline = ModificationPipeline(model, "cfm")
+    one = sample_best_modified(pipeline, cond, species, [225, 225], 1, 3, torch.Generator().manual_seed(0))
+    best = sample_best_modified(pipeline, cond, species, [225, 225], 3, 3, torch.Generator().manual_seed(0))
+    assert len(best) == 2 and all(condition_score(b, 225) >= condition_score(o, 225) for b, o in zip(best, one))
+    with pytest.raises(ExplorerInputError, match="deterministic"):
+        sample_best_modified(ModificationPipeline(model, "regression"), cond, species, [225, 225], 2)
+
+
 def test_untrained_regression_is_the_identity(nacl, si):
     """The one-step model predicts a displacement, so with zero-initialised outputs it returns the input."""
     data = _polymorph_set(nacl, si)
@@ -89,7 +127,7 @@ def test_untrained_regression_is_the_identity(nacl, si):
     assert torch.allclose(out, cond.initial, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", ["mod-regression", "mod-palette", "mod-cfm"])
+@pytest.mark.parametrize("model", ["mod-regression", "mod-palette", "mod-cfm", "mod-palette-cfm"])
 def test_modify_with_every_shipped_model_keeps_the_composition(model, nacl):
     from pymatgen.core import Composition
 
@@ -115,3 +153,30 @@ def test_modify_rejects_unsupported_compositions_and_bad_input(nacl):
                device="cpu")
     with pytest.raises(ExplorerInputError):
         modify(nacl, 231, -0.1, device="cpu")
+
+
+def test_perturbed_pairs_rattle_and_strain_a_copy_of_the_target(nacl, si):
+    from explorer.modification import perturbed_pairs
+
+    data = _polymorph_set(nacl, si)
+    x1, cond = perturbed_pairs(data, np.array([0, 3]), np.random.default_rng(0))
+    assert torch.equal(x1, torch.from_numpy(data.matrix[[0, 3]]))
+    assert torch.all(cond.energy == 0) and cond.spacegroup.shape == (2, 192, 4, 4)
+    moved = cond.initial - x1
+    moved = (moved - torch.round(moved))[cond.site_mask].abs()  # minimum image: moves across the cell boundary
+    assert 0 < float(moved.max()) < 0.2 and float(moved.mean()) < 0.05
+    assert torch.all(cond.initial[~cond.row_mask()] == 0)  # empty rows stay empty
+    assert not torch.equal(cond.initial[:, 61:], x1[:, 61:])  # strained cell
+
+
+@pytest.mark.parametrize("augment", [0.0, 0.5])
+def test_train_modification_runs_with_and_without_augmentation(augment, nacl, si, tmp_path):
+    from explorer.training import TrainConfig, train_modification
+
+    data = _polymorph_set(nacl, si)
+    config = TrainConfig(method="palette-cfm", model={"arch": "transformer", "dim": 32, "depth": 1, "heads": 2,
+                                                      "with_initial": True},
+                         batch_size=2, warmup_steps=1, max_steps=4, checkpoint_every=100, val_every=100,
+                         augment=augment)
+    summary = train_modification(config, data, data, tmp_path / "run", progress=False)
+    assert summary["steps"] == 4 and np.isfinite(summary["val_loss"]) and summary["groups"] == 1

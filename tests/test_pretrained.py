@@ -6,6 +6,7 @@ import torch
 
 from explorer.config import PRETRAINED_DIR
 from explorer.errors import ExplorerInputError
+from explorer.modification import METHODS as MODIFICATION_METHODS
 from explorer.objectives import make_scheduler
 from explorer.pretrained import (
     available_models,
@@ -17,7 +18,7 @@ from explorer.pretrained import (
     sha256,
 )
 
-SHIPPED = ("ddpm", "ddim", "cfm-normal", "cfm-uniform")
+SHIPPED = ("ddpm", "ddim", "cfm-normal", "cfm-uniform", "mod-palette-cfm")
 
 
 def test_manifest_lists_the_shipped_models():
@@ -31,7 +32,7 @@ def test_manifest_lists_the_shipped_models():
         if entry["task"] == "generation":
             make_scheduler(entry["method"], entry["sampler"])  # a valid method/sampler pair
         else:
-            assert entry["method"] in ("regression", "palette", "cfm") and entry["elements"]
+            assert entry["method"] in MODIFICATION_METHODS and entry["elements"]
         assert (PRETRAINED_DIR / entry["file"]).is_file()
 
 

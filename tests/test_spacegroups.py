@@ -56,6 +56,7 @@ def test_operations_rejects_out_of_range(number):
 def test_symbol_and_crystal_system():
     assert symbol(225) == "Fm-3m"
     assert symbol(221) == "Pm-3m"
+    assert symbol(194) == "P6_3/mmc" and symbol(62) == "Pnma" and symbol(1) == "P1"
     assert [crystal_system(n) for n in (1, 2, 3, 15, 16, 74, 75, 142, 143, 167, 168, 194, 195, 230)] == [
         "triclinic", "triclinic", "monoclinic", "monoclinic", "orthorhombic", "orthorhombic", "tetragonal",
         "tetragonal", "trigonal", "trigonal", "hexagonal", "hexagonal", "cubic", "cubic"]

@@ -128,6 +128,26 @@ def test_warm_start_from_an_exported_checkpoint(tiny_set, tmp_path):
     assert all(torch.equal(state["model"][k], v.float()) for k, v in exported.items())
 
 
+def test_palette_cfm_warm_starts_from_a_cfm_normal_generation_checkpoint(tiny_set, tmp_path):
+    from explorer.errors import ExplorerInputError
+    from explorer.models import build_model
+    from explorer.training import load_initial_weights
+
+    train, val = tiny_set.select(tiny_set.split != "val"), tiny_set.select(tiny_set.split == "val")
+    train_generation(_config(method="cfm-normal"), train, val, tmp_path / "gen", progress=False)
+    export_checkpoint(tmp_path / "gen", tmp_path / "gen.pt", half=False)
+    source = torch.load(tmp_path / "gen.pt", weights_only=True)["state_dict"]
+    model = build_model({**_config().model, "with_initial": True})
+    load_initial_weights(model, str(tmp_path / "gen.pt"), "palette-cfm")
+    state = model.state_dict()
+    for key in ("site_in.weight", "lattice_in.weight"):  # the initial-structure inputs start switched off
+        width = source[key].shape[1]
+        assert torch.equal(state[key][:, :width], source[key]) and not state[key][:, width:].any()
+    assert torch.equal(state["blocks.0.qkv.weight"], source["blocks.0.qkv.weight"])
+    with pytest.raises(ExplorerInputError, match="not cfm"):  # other modification methods need their own kind
+        load_initial_weights(build_model({**_config().model, "with_initial": True}), str(tmp_path / "gen.pt"), "cfm")
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"init_from": "no-such-model"}, "neither a checkpoint file nor a shipped model"),
     ({"init_from": "cfm-normal"}, "not cfm-uniform"),

@@ -418,12 +418,25 @@ class ExplorerApp(pn.viewable.Viewer):
                 if self._hull_request == formula:
                     self._hull_energy = value
                     self._energy_scale()
+                    self._show_system_hull(formula)
 
             self._dispatch(apply)
 
         self._hull_energy = None
         threading.Thread(target=work, name="explorer-hull-energy", daemon=True).start()
         self._energy_scale()
+
+    def _show_system_hull(self, formula: str) -> None:
+        """Before any candidates exist, the hull plot shows the chosen chemical system's known phases (and the
+        browser builds the plot now, not on the first click)."""
+        if self.candidates:
+            return
+        try:
+            chemsys = chemical_system(formula)
+        except ExplorerInputError:
+            return
+        if chemsys != self.hull.chemsys:
+            self.hull.param.update(points=[], chemsys=chemsys)
 
     @param.depends("energy", watch=True)
     def _energy_scale(self) -> None:
@@ -531,7 +544,8 @@ class ExplorerApp(pn.viewable.Viewer):
         """Show new candidates (table, grid, hull), check their novelty in the background, autosave."""
         self.candidates = list(candidates)
         self.table.selection = []
-        self.focus = 0 if candidates else -1
+        with param.parameterized.discard_events(self):  # _show_candidates shows the focus after the grid
+            self.focus = 0 if candidates else -1
         self._show_candidates()
         self._check_novelty()
         self.save()
@@ -539,10 +553,11 @@ class ExplorerApp(pn.viewable.Viewer):
     # ================================================================== display
     def _show_candidates(self) -> None:
         candidates = self.candidates
-        self.table.candidates = candidates
+        # the 3D grid first: the page applies updates in this order, and filling the table takes it ~0.5 s
         self.grid.param.update(structures=[c.structure for c in candidates[:MAX_GRID]],
                                labels=[self._label(i, c) for i, c in enumerate(candidates[:MAX_GRID])],
                                bad=[not c.valid for c in candidates[:MAX_GRID]])
+        self.table.candidates = candidates
         self._update_hull()
         self._update_summary()
         self._focus_changed()
@@ -587,7 +602,7 @@ class ExplorerApp(pn.viewable.Viewer):
 
     def _update_hull(self) -> None:
         if not self.candidates:
-            self.hull.param.update(chemsys="", points=[])
+            self.hull.points = []
             return
         try:
             chemsys = chemical_system(self.candidates[0].structure.composition.formula)

@@ -64,6 +64,12 @@ def hull_energy(formula: str, reference: str = "auto") -> float | None:
     return float(PhaseDiagram(entries).get_hull_energy_per_atom(Composition(formula)))
 
 
+def _draw_on_canvas(plot, element) -> None:
+    """Bokeh's 2D canvas, not WebGL: a few hundred points, and on software WebGL (headless or remote
+    browsers) every WebGL repaint costs a slow copy to the page (measured: 0.75 s of the first click)."""
+    plot.state.output_backend = "canvas"
+
+
 class HullPlot(pn.viewable.Viewer):
     """Hull of ``chemsys`` with ``points`` (dicts: ``index``, ``label``, ``formula``, ``energy``, ``relaxed``) on
     it. ``selected`` is the ``index`` of the clicked point. ``rows`` holds the energies above hull found."""
@@ -170,7 +176,8 @@ class HullPlot(pn.viewable.Viewer):
         self._tap = hv.streams.Selection1D(source=layer)
         self._tap.add_subscriber(self._tapped)
         overlay = (base * layer * ring_layer).opts(responsive=True, height=self.height, title="",
-                                                   legend_position="bottom_right", toolbar="right")
+                                                   legend_position="bottom_right", toolbar="right",
+                                                   hooks=[_draw_on_canvas])
         if self._mode == "energy":
             overlay = overlay.opts(xlabel="formation energy (eV/atom)", ylabel="energy above hull (eV/atom)")
         if self._mode == "ternary":

@@ -44,6 +44,26 @@ function load3Dmol(model) {
   return window.__explorer3dmolPromise
 }
 
+// a two-atom cell drawn once in every view of a fresh grid, so that WebGL compiles its shaders while the page
+// waits for the first candidates instead of after they arrive (software WebGL: seconds)
+const WARM_CIF = `data_warm
+_cell_length_a 3.0
+_cell_length_b 3.0
+_cell_length_c 3.0
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Na1 Na 0.0 0.0 0.0
+Cl1 Cl 0.5 0.5 0.5
+`
+
 function hex(color) { return "#" + (color >>> 0).toString(16).padStart(6, "0") }
 
 function registry() {
@@ -118,20 +138,40 @@ export function render({model, el}) {
     state.cols = cols
   }
 
+  // 3Dmol redraws a view after clear(), zoomTo(), zoom() and resize() — in a grid, each redraw is also copied
+  // to the page (seconds for 16 views on software WebGL): prepare quietly, then draw once with render()
+  function quietly(viewer, work) {
+    viewer.show = () => {}
+    try { return work() } finally { delete viewer.show }
+  }
+
   function drawOne(viewer, item) {
-    viewer.clear()
-    if (!item || !item.cif) { viewer.render(); return [] }
-    const m = viewer.addModel(item.cif, "cif")
-    viewer.setStyle({}, STYLE)
-    viewer.addUnitCell(m, {box: {color: "#555"}, astyle: {hidden: true}, bstyle: {hidden: true},
-                           cstyle: {hidden: true}, alabel: "", blabel: "", clabel: ""})
-    const n = Math.max(1, model.supercell)
-    viewer.replicateUnitCell(n, n, n, m)
-    viewer.setStyle({}, STYLE)
-    viewer.zoomTo()
-    viewer.zoom(0.8)  // a margin: zoomTo fits the atom centres, not the spheres
+    const elements = quietly(viewer, () => {
+      viewer.clear()
+      if (!item || !item.cif) { return [] }
+      const m = viewer.addModel(item.cif, "cif")
+      viewer.setStyle({}, STYLE)
+      viewer.addUnitCell(m, {box: {color: "#555"}, astyle: {hidden: true}, bstyle: {hidden: true},
+                             cstyle: {hidden: true}, alabel: "", blabel: "", clabel: ""})
+      const n = Math.max(1, model.supercell)
+      viewer.replicateUnitCell(n, n, n, m)
+      viewer.setStyle({}, STYLE)
+      viewer.zoomTo()
+      viewer.zoom(0.8)  // a margin: zoomTo fits the atom centres, not the spheres
+      return m.selectedAtoms({}).map((a) => a.elem)
+    })
     viewer.render()
-    return m.selectedAtoms({}).map((a) => a.elem)
+    return elements
+  }
+
+  function prewarm() {
+    if (!model.prewarm || state.canvas) { return }
+    const started = performance.now()
+    const [rows, cols] = layout(model.prewarm)
+    build(rows, cols)
+    for (const viewer of state.viewers) { drawOne(viewer, {cif: WARM_CIF}) }
+    for (const viewer of state.viewers) { drawOne(viewer, null) }
+    state.prewarm_ms = performance.now() - started
   }
 
   function drawLegend(elements) {
@@ -165,9 +205,15 @@ export function render({model, el}) {
   function draw() {
     if (!state.lib) { return }
     const items = model.items || []
+    const received = performance.now()
     state.version += 1
     if (!items.length) {
-      dropCanvas()
+      if (state.canvas) {  // keep the canvas (and its compiled shaders) for the next items
+        for (const viewer of state.viewers) { drawOne(viewer, null) }
+      } else if (model.prewarm) {  // when the page is idle, not while it is still being built
+        const idle = window.requestIdleCallback || ((f) => setTimeout(f, 200))
+        idle(() => { if (!(model.items || []).length) { prewarm() } }, {timeout: 3000})
+      }
       overlay.innerHTML = ""
       legend.innerHTML = ""
       message.textContent = model.placeholder
@@ -179,8 +225,11 @@ export function render({model, el}) {
     message.textContent = ""
     const [rows, cols] = layout(items.length)
     if (rows !== state.rows || cols !== state.cols || !state.canvas) { build(rows, cols) }
+    const built = performance.now()
     let elements = []
     state.viewers.forEach((viewer, i) => { elements = elements.concat(drawOne(viewer, items[i])) })
+    // performance.now() marks of the last draw (ms): items arrived, canvas ready, all views rendered
+    state.timing = {received: received, built: built, rendered: performance.now()}
     drawLegend(elements)
     drawOverlay()
     state.size = holder.clientWidth + "x" + holder.clientHeight
@@ -194,8 +243,19 @@ export function render({model, el}) {
     const size = holder.clientWidth + "x" + holder.clientHeight
     if (size === state.size) { return }
     state.size = size
-    for (const viewer of state.viewers) { viewer.resize() }
-    for (const viewer of state.viewers) { viewer.zoomTo(); viewer.zoom(0.8); viewer.render() }
+    for (const viewer of state.viewers) { quietly(viewer, () => viewer.resize()) }
+    for (const viewer of state.viewers) {
+      quietly(viewer, () => { viewer.zoomTo(); viewer.zoom(0.8) })
+      viewer.render()
+    }
+  }
+
+  // layout passes come in bursts (table filled, progress bar hidden, ...): resize once per frame
+  let resizeQueued = false
+  function queueResize() {
+    if (resizeQueued) { return }
+    resizeQueued = true
+    requestAnimationFrame(() => { resizeQueued = false; resize() })
   }
 
   // a click that is not a drag selects the cell under the pointer
@@ -213,8 +273,8 @@ export function render({model, el}) {
 
   model.on(["items", "supercell", "legend"], draw)
   model.on("selected", drawOverlay)
-  model.on("after_layout", resize)
-  model.on("resize", resize)
+  model.on("after_layout", queueResize)
+  model.on("resize", queueResize)
   model.on("remove", () => { dropCanvas(); delete registry()[key] })
 
   message.textContent = "loading 3Dmol.js …"

@@ -43,6 +43,8 @@ class Crystal3D(JSComponent):
     view_id = param.String(default="", doc="key of this view in window.__explorer3d (tests, benchmarks)")
     placeholder = param.String(default="No structure yet")
     drawn = param.Integer(default=0, doc="number of structures drawn (set by the browser)")
+    prewarm = param.Integer(default=0, bounds=(0, 64), doc="while empty, build the canvas for this many views "
+                            "and draw once in each, so the first real draw does not wait for shader compilation")
 
     _esm = Path(__file__).parent / "threedmol.js"
 
@@ -86,7 +88,7 @@ class StructureViewer(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._view = Crystal3D(view_id=self.view_id, sizing_mode="stretch_width", height=self.height - 60,
-                               min_width=240, placeholder="Select a candidate to see it here")
+                               min_width=240, placeholder="Select a candidate to see it here", prewarm=1)
         self._supercell = pn.widgets.RadioButtonGroup(options={"1×": 1, "2×": 2, "3×": 3}, value=self.supercell,
                                                       **button_style("light"), width=100, margin=(0, 2),
                                                       description="supercell: n×n×n unit cells")
@@ -145,7 +147,7 @@ class StructureGrid(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._view = Crystal3D(view_id=self.view_id, sizing_mode="stretch_width", height=self.height, min_width=240,
-                               max_cols=4, placeholder="Generated candidates appear here")
+                               max_cols=4, placeholder="Generated candidates appear here", prewarm=self.max_items)
         self._view.on_click(self._clicked)
         self._update()
 

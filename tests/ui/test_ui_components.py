@@ -204,9 +204,10 @@ def test_app_modify_validates_the_upload(app):
 
 
 def test_app_modify_runs_the_shipped_model(app):
+    from explorer.pretrained import read_manifest
     from explorer.ui.app import modification_models
 
-    assert modification_models()[0] == "mod-regression"  # the manifest's default first
+    assert modification_models()[0] == read_manifest()["default_modification"]  # the manifest's default first
     app.original = nacl()
     app.target_spacegroup, app.energy_change, app.steps = 221, -0.1, 2
     assert app.modify(wait=True), app.modify_status.object
