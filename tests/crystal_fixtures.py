@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import csv
 import gzip
+from contextlib import contextmanager
 from pathlib import Path
 
 from pymatgen.core import Lattice, Structure
 
 CSV_COLUMNS = ["material_id", "formula", "nsites", "spacegroup", "formation_energy_per_atom", "split", "cif"]
+
+
+@contextmanager
+def one_torch_thread():
+    """Crystal-sized graphs and few-atom samples run fastest on one torch thread (the CLI's default); more
+    only fight over busy cores."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def rock_salt_nacl() -> Structure:

@@ -10,6 +10,7 @@ import json
 import shutil
 
 import pytest
+from crystal_fixtures import one_torch_thread
 
 from explorer.config import models_dir
 from explorer.errors import ExplorerInputError
@@ -31,13 +32,8 @@ TINY = {"formulas": ["TaW3"], "spacegroups": "221,123", "energies": "-0.2", "n":
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    """Crystal-sized graphs and 4-atom samples run fastest on one torch thread (the CLI's default)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -93,8 +93,9 @@ def modification_models() -> list[str]:
     """Names of the shipped modification models, the manifest's default first."""
     from ..pretrained import read_manifest
 
-    default = read_manifest().get("default_modification")
-    return sorted(available_models(task="modification"), key=lambda name: name != default)
+    manifest = read_manifest()
+    names = [m["name"] for m in manifest["models"] if m.get("task") == "modification"]
+    return sorted(names, key=lambda name: name != manifest.get("default_modification"))
 
 
 def generation_models() -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from crystal_fixtures import one_torch_thread
 from pymatgen.core import Lattice, Structure
 
 from explorer.config import models_dir
@@ -34,11 +34,8 @@ def eform_path():
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread():
-    """Crystal-sized graphs run fastest on one thread; more only fight over busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import os
 import time
 import warnings
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,26 @@ def report(server: AppServer, browser: Browser | None, screenshot: Path) -> None
             print(f"no screenshot: {exc}")
 
 
+@contextmanager
+def served_app(session: Path, downloads: Path, screenshot: Path):
+    """(server, browser) with the app page open; on failure the server log and a screenshot are printed;
+    both are closed at the end."""
+    server = AppServer(session)
+    browser = None
+    try:
+        server.wait_ready()
+        browser = Browser(downloads)
+        browser.open(server.url)
+        yield server, browser
+    except Exception:
+        report(server, browser, screenshot)
+        raise
+    finally:
+        if browser is not None:
+            browser.quit()
+        server.stop()
+
+
 def table_rows(browser: Browser) -> int:
     return browser.js("return window.__deep('.tabulator-row').length")
 
@@ -77,12 +98,7 @@ def test_app_in_headless_chromium(tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     session = tmp_path / "session"
-    server = AppServer(session)
-    browser = None
-    try:
-        server.wait_ready()
-        browser = Browser(downloads)
-        browser.open(server.url)
+    with served_app(session, downloads, tmp_path / "failure-1.png") as (server, browser):
         browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 90)
         assert "8 atoms in the cell" in status_text(browser, "atoms in the cell")
         # the formula is checked while typing; the periodic table adds elements
@@ -158,30 +174,11 @@ def test_app_in_headless_chromium(tmp_path):
         assert external_requests(urls) == []
         errors = [e for e in browser.console_errors() if "favicon" not in e]
         assert errors == []
-    except Exception:
-        report(server, browser, tmp_path / "failure-1.png")
-        raise
-    finally:
-        if browser is not None:
-            browser.quit()
-        server.stop()
 
     # restart: the autosaved session comes back
     assert (session / "session.json").is_file()
-    server = AppServer(session)
-    browser = None
-    try:
-        server.wait_ready()
-        browser = Browser(downloads)
-        browser.open(server.url)
+    with served_app(session, downloads, tmp_path / "failure-2.png") as (server, browser):
         browser.wait_for("return window.__deep('.tabulator-row').length === 4", 90)
         assert "restored the session" in status_text(browser, "restored the session")
         assert browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn", 120) == 4
         assert external_requests(browser.network_urls()) == []
-    except Exception:
-        report(server, browser, tmp_path / "failure-2.png")
-        raise
-    finally:
-        if browser is not None:
-            browser.quit()
-        server.stop()
