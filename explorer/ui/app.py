@@ -804,6 +804,13 @@ class ExplorerApp(pn.viewable.Viewer):
             self.upload_status.object = _message("error", f"{self.upload.filename}: cannot read it "
                                                           f"({type(exc).__name__})")
             return
+        try:  # the models read the primitive standard cell: check it now, not on the Modify click
+            from ..representation import encode
+
+            encode(structure)
+        except ExplorerInputError as exc:
+            self.upload_status.object = _message("error", f"{self.upload.filename}: {exc}")
+            return
         self.original = structure
         self.upload_status.object = _message("ok", f"{self.upload.filename}: {structure.composition.reduced_formula}, "
                                                    f"{len(structure)} atoms")

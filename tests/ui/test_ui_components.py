@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -201,6 +202,18 @@ def test_app_modify_validates_the_upload(app):
     app.upload.filename = "POSCAR"
     app.upload.value = nacl().to(fmt="poscar").encode()
     assert app.original is not None and app.original_viewer.structure is not None
+    kept = app.original
+    crowded = Structure(Lattice.cubic(12.0), ["Na"] * 61, np.random.default_rng(0).random((61, 3)))
+    app.upload.filename = "crowded.cif"
+    app.upload.value = crowded.to(fmt="cif").encode()
+    assert "at most 60" in app.upload_status.object and app.original is kept  # the previous upload stays
+
+
+def test_app_modify_reports_a_composition_without_trained_support(app):
+    app.original = Structure(Lattice.cubic(4.0), ["No"], [[0, 0, 0]])
+    app.steps = 2
+    assert app.modify(wait=True)
+    assert "not trained on No" in app.modify_status.object and app.candidates == []
 
 
 def test_app_modify_runs_the_shipped_model(app):
