@@ -132,12 +132,13 @@ def sample_best_of(pipeline: GenerationPipeline, species: list[list[int]], space
                                  steps=steps, seed=seed, batch_size=batch_size, callback=callback)
     if draws == 1:
         return repeated
-    chosen = []
-    for i in range(n):
-        options = repeated[i * draws : (i + 1) * draws]
-        scores = [condition_score(s, spacegroups[i]) for s in options]
-        chosen.append(options[max(range(draws), key=lambda k: (scores[k], -k))])
-    return chosen
+    return [best_draw(repeated[i * draws : (i + 1) * draws], spacegroups[i]) for i in range(n)]
+
+
+def best_draw(options: list[Structure], spacegroup: int) -> Structure:
+    """The sample with the best :func:`condition_score` among ``options`` (the first one on ties)."""
+    scores = [condition_score(s, int(spacegroup)) for s in options]
+    return options[max(range(len(options)), key=lambda k: (scores[k], -k))]
 
 
 def snap_to_spacegroup(structure: Structure, spacegroup: int) -> tuple[Structure, bool]:

@@ -234,7 +234,7 @@ def sample_best_modified(pipeline: ModificationPipeline, cond: Conditions, speci
     """One structure per row of ``cond`` (``species[i]``: its atomic numbers), chosen among ``draws`` samples
     by :func:`~explorer.generation.condition_score` (valid, requested space group detected; first draw on
     ties). The target structure is never looked at. A regression model is deterministic: ``draws`` must be 1."""
-    from .generation import condition_score
+    from .generation import best_draw
     from .representation import decode
 
     draws = int(draws)
@@ -248,11 +248,7 @@ def sample_best_modified(pipeline: ModificationPipeline, cond: Conditions, speci
         options.append([decode(m, z) for m, z in zip(matrices, species)])
     if draws == 1:
         return options[0]
-    chosen = []
-    for i, spacegroup in enumerate(spacegroups):
-        scores = [condition_score(options[d][i], int(spacegroup)) for d in range(draws)]
-        chosen.append(options[max(range(draws), key=lambda d: (scores[d], -d))][i])
-    return chosen
+    return [best_draw([draw[i] for draw in options], spacegroup) for i, spacegroup in enumerate(spacegroups)]
 
 
 def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
