@@ -179,9 +179,12 @@ class ExplorerApp(pn.viewable.Viewer):
         self._built = True
         if restore and self.autosave:
             self._restore()
+        self._page_loaded = False  # the hull of the chosen system is drawn once the page is there
+        self._hull_done_for: str | None = None
         self._formula_changed()
         self._show_candidates()
         warm_up_in_background(self.model)
+        pn.state.onload(self._page_loaded_now)
 
     # ================================================================== widgets
     def _build_widgets(self) -> None:
@@ -418,14 +421,23 @@ class ExplorerApp(pn.viewable.Viewer):
             def apply():
                 if self._hull_request == formula:
                     self._hull_energy = value
+                    self._hull_done_for = formula
                     self._energy_scale()
-                    self._show_system_hull(formula)
+                    if self._page_loaded:
+                        self._show_system_hull(formula)
 
             self._dispatch(apply)
 
         self._hull_energy = None
         threading.Thread(target=work, name="explorer-hull-energy", daemon=True).start()
         self._energy_scale()
+
+    def _page_loaded_now(self) -> None:
+        """Building the hull figure while the page itself is still being built slowed it by 1-5 s (measured):
+        it waits for this (Panel's onload; at once outside a server)."""
+        self._page_loaded = True
+        if self._hull_done_for is not None and self._hull_done_for == self._hull_request:
+            self._show_system_hull(self._hull_done_for)
 
     def _show_system_hull(self, formula: str) -> None:
         """Before any candidates exist, the hull plot shows the chosen chemical system's known phases (and the
