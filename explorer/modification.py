@@ -32,7 +32,7 @@ from .errors import ExplorerInputError
 from .losses import masked_mse, pbc_loss
 from .models.conditioning import Conditions, make_conditions
 from .objectives import Objective
-from .pipeline import GenerationPipeline
+from .pipeline import GenerationPipeline, resolve_device
 from .representation import MATRIX_ROWS
 from .schedulers import DDPMScheduler, FlowEulerScheduler, minimum_image, wrap_coordinates
 
@@ -179,8 +179,6 @@ class ModificationPipeline:
     """Samples target structures from initial ones with a trained modification model."""
 
     def __init__(self, model, method: str, device="cpu"):
-        from .pipeline import resolve_device
-
         if method not in METHODS:
             raise ValueError(f"unknown modification method {method!r}; choose from {METHODS}")
         self.device = resolve_device(device)

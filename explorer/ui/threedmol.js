@@ -145,6 +145,11 @@ export function render({model, el}) {
     try { return work() } finally { delete viewer.show }
   }
 
+  function fit(viewer) {
+    viewer.zoomTo()
+    viewer.zoom(0.8)  // a margin: zoomTo fits the atom centres, not the spheres
+  }
+
   function drawOne(viewer, item) {
     const elements = quietly(viewer, () => {
       viewer.clear()
@@ -156,8 +161,7 @@ export function render({model, el}) {
       const n = Math.max(1, model.supercell)
       viewer.replicateUnitCell(n, n, n, m)
       viewer.setStyle({}, STYLE)
-      viewer.zoomTo()
-      viewer.zoom(0.8)  // a margin: zoomTo fits the atom centres, not the spheres
+      fit(viewer)
       return m.selectedAtoms({}).map((a) => a.elem)
     })
     viewer.render()
@@ -245,7 +249,7 @@ export function render({model, el}) {
     state.size = size
     for (const viewer of state.viewers) { quietly(viewer, () => viewer.resize()) }
     for (const viewer of state.viewers) {
-      quietly(viewer, () => { viewer.zoomTo(); viewer.zoom(0.8) })
+      quietly(viewer, () => fit(viewer))
       viewer.render()
     }
   }
