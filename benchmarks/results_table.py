@@ -53,7 +53,9 @@ def main() -> None:
     print(table("modification", ["mod-regression", "mod-palette", "mod-cfm", "mod-palette-cfm"],
                 {"mod-regression": "Regression", "mod-palette": "Diffusion (Palette)", "mod-cfm": "CFM",
                  "mod-palette-cfm": "Palette-conditioned CFM N(0,1), from cfm-normal"},
-                {"_draws4": ", best of 4 draws"}))
+                {"_draws4": ", best of 4 draws", "_model-relaxed": ", samples relaxed with M3GNet",
+                 "_prototypes-unrelaxed": " + prototypes (unrelaxed)",
+                 "_pipeline": " + prototypes, relaxed with M3GNet (`explorer modify` default)"}))
     throughput = _load("sampling_throughput.json")
     if throughput:
         print()

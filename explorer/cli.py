@@ -124,6 +124,11 @@ def _add_modify(sub) -> None:
     mod.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS))
     mod.add_argument("--snap", action="store_true", help="refine results onto the requested space group")
     mod.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
+    mod.add_argument("--prototypes", default="auto",
+                     help="how many candidates may be known prototypes of the space group with your elements "
+                          "substituted in: auto (half of --n when the data directory is there) or a number (0: none)")
+    mod.add_argument("--relax-steps", type=int, default=300,
+                     help="relax the candidates with M3GNet (at most this many FIRE steps, fmax 0.05 eV/Å); 0 = no")
     mod.add_argument("--out", required=True)
     mod.add_argument("--json", action="store_true")
 
@@ -154,6 +159,12 @@ def _add_evaluate(sub) -> None:
     mod.add_argument("--device", default="auto")
     mod.add_argument("--workers", type=int, default=None)
     mod.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
+    mod.add_argument("--no-prototypes", dest="prototypes", action="store_false",
+                     help="model samples only (default: the best known prototype of the target's space group, "
+                          "from other formulas, where there is one)")
+    mod.add_argument("--relax-steps", type=int, default=300,
+                     help="relax every structure with M3GNet (at most this many FIRE steps) before matching, as "
+                          "`explorer modify` does; 0 = match them as sampled")
     mod.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
     _add_evaluate_fidelity(evaluate)
 
@@ -207,8 +218,19 @@ def cmd_modify(args) -> int:
 
     structure = read_structure(args.structure)
     candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
-                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap, draws=args.draws)
+                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap, draws=args.draws,
+                        prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
+                        relax_steps=args.relax_steps)
     return _write_candidates(candidates, args)
+
+
+def _count(text: str) -> int:
+    from .errors import ExplorerInputError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise ExplorerInputError(f"expected 'auto' or a whole number, got {text!r}") from None
 
 
 def _write_candidates(candidates, args) -> int:
@@ -229,13 +251,18 @@ def _write_candidates(candidates, args) -> int:
         writer.writerows(rows)
     valid = sum(r["valid"] for r in rows)
     same_sg = sum(r["spacegroup_detected"] == r["spacegroup_requested"] for r in rows)
+    prototypes = sum(c.model == "prototype" for c in candidates)
+    network = next((c.model for c in candidates if c.model != "prototype"), None)
     summary = {"n": len(rows), "valid": valid, "spacegroup_kept": same_sg, "out": str(out),
-               "model": candidates[0].model, "steps": args.steps}
+               "model": network, "steps": args.steps}
+    if prototypes:
+        summary["prototypes"] = prototypes
     if args.json:
         print(json.dumps(summary))
     else:
+        known = f", {prototypes} from known prototypes" if prototypes else ""
         print(f"wrote {len(rows)} structures to {out} ({valid} valid, {same_sg} keep space group "
-              f"{candidates[0].spacegroup_requested}); see candidates.csv")
+              f"{candidates[0].spacegroup_requested}{known}); see candidates.csv")
     return 0
 
 
@@ -249,7 +276,8 @@ def cmd_evaluate(args) -> int:
 
         metrics = evaluate_modification(args.csv, limit=args.limit, model=args.model, steps=args.steps,
                                         seed=args.seed, device=args.device, workers=args.workers, split=args.split,
-                                        draws=args.draws)
+                                        draws=args.draws, prototypes=args.prototypes,
+                                        relax_steps=args.relax_steps)
         print(json.dumps(metrics))
         return 0
     metrics = evaluate_generation(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,

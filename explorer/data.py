@@ -167,12 +167,18 @@ def _progress(iterable, total, enabled):
     return tqdm(iterable, total=total, desc="encoding structures", unit="structure")
 
 
+def processed_cache_path(path: str | os.PathLike) -> Path:
+    """Where :func:`load_processed` keeps the arrays of a structure file (it may not exist yet)."""
+    path = Path(path)
+    return cache_dir() / f"{path.name.split('.')[0]}-{_file_hash(path)}-v{PROCESSING_VERSION}.npz"
+
+
 def load_processed(path: str | os.PathLike, workers: int | None = None, progress: bool = True) -> ProcessedSet:
     """Processed arrays for a structure CSV(.gz), read from the on-disk cache when the source is unchanged."""
     path = Path(path)
     if not path.is_file():
         raise ExplorerInputError(f"file not found: {path}")
-    cache = cache_dir() / f"{path.name.split('.')[0]}-{_file_hash(path)}-v{PROCESSING_VERSION}.npz"
+    cache = processed_cache_path(path)
     if cache.is_file():
         with np.load(cache) as data:
             return ProcessedSet(*(data[f] for f in ProcessedSet.__dataclass_fields__))

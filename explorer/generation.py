@@ -56,7 +56,12 @@ class Candidate(MSONable):
                 "spacegroup_detected": self.spacegroup_detected, "target_energy": self.target_energy,
                 "min_distance": round(self.min_distance, 4), "valid": self.valid, "n_sites": len(self.structure),
                 "volume": round(self.structure.volume, 3), "model": self.model, "steps": self.steps,
-                "seed": self.seed}
+                "seed": self.seed, "source": self.source()}
+
+    def source(self) -> str:
+        """Where a prototype candidate comes from ("CsCl mp-22865"); "" for sampled ones."""
+        prototype = (self.extra or {}).get("prototype")
+        return f"{prototype['source_formula']} {prototype['source_id']}" if prototype else ""
 
 
 def parse_formula(formula: str) -> list[int]:

@@ -21,6 +21,7 @@ the generation model and learns what to take from the initial structure).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 
@@ -249,14 +250,71 @@ def sample_best_modified(pipeline: ModificationPipeline, cond: Conditions, speci
     return [best_draw([draw[i] for draw in options], spacegroup) for i, spacegroup in enumerate(spacegroups)]
 
 
+def prototype_slots(n: int, prototypes) -> int:
+    """How many of ``n`` candidates may be prototypes: ``prototypes`` None/"auto" = half of them (rounded up)
+    when the library's data files are present, else none; an int = at most that many (0 = none)."""
+    from .prototypes import prototype_library_available
+
+    if prototypes is None or prototypes == "auto":
+        return (int(n) + 1) // 2 if prototype_library_available() else 0
+    if isinstance(prototypes, bool) or int(prototypes) < 0:
+        raise ExplorerInputError(f"prototypes must be 'auto' or a number >= 0, got {prototypes!r}")
+    return min(int(prototypes), int(n))
+
+
+RELAX_STEPS = 300  # FIRE steps of the M3GNet relaxation of modified candidates (fmax 0.05 eV/Å)
+
+
+def find_prototypes(crystal, spacegroup: int, k: int, other_formulas_only: bool = False) -> list:
+    """Up to ``k`` :class:`~explorer.prototypes.Prototype` s for an encoded initial structure: known structures
+    of ``spacegroup`` with its stoichiometry pattern, its elements substituted in, scaled to its volume per atom
+    (Å³)."""
+    from .prototypes import load_prototype_library
+    from .representation import decode
+
+    if k < 1:
+        return []
+    initial = decode(crystal.matrix, crystal.atomic_numbers)
+    return load_prototype_library().query(crystal.atomic_numbers, spacegroup, k=k,
+                                          volume_per_atom=initial.volume / len(initial),
+                                          other_formulas_only=other_formulas_only)
+
+
+def relax_structures(structures: list, steps: int = RELAX_STEPS, fmax: float = 0.05,
+                     potential="m3gnet") -> list[tuple]:
+    """(structure, info) per input: relaxed (positions and cell) with the M3GNet potential in at most ``steps``
+    FIRE steps to ``fmax`` (eV/Å); info = {"status", "steps", "energy_per_atom" (eV/atom)}. A structure whose
+    relaxation fails comes back unchanged (its status says why)."""
+    from .relax import relax
+
+    if steps < 0:
+        raise ExplorerInputError(f"relaxation steps must be >= 0, got {steps}")
+    if not structures:
+        return []
+    results = relax(structures, potential=potential, fmax=fmax, steps=int(steps), formation="none")
+    out = []
+    for result, structure in zip(results, structures):
+        energy = result.energy_per_atom if math.isfinite(result.energy_per_atom) else None
+        info = {"status": result.status, "steps": result.steps, "energy_per_atom": energy}
+        out.append((result.structure if result.structure is not None else structure, info))
+    return out
+
+
 def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
            steps: int = 100, seed: int = 0, device: str = "auto", jitter: float = 0.02, snap: bool = False,
-           draws: int = 1):
+           draws: int = 1, prototypes="auto", relax_steps: int = RELAX_STEPS):
     """Candidates of the same composition as ``structure`` in ``spacegroup``, with a target formation-energy
-    change ``energy_delta`` (eV/atom, negative = more stable). The regression model is deterministic: its
-    ``n`` candidates start from copies of the structure whose fractional coordinates are jittered by up to
-    ``jitter`` (the first copy is not jittered). ``draws > 1`` (sampling models): each candidate is the best
-    of that many samples (see :func:`sample_best_modified`)."""
+    change ``energy_delta`` (eV/atom, negative = more stable).
+
+    The first candidates (``prototypes``: "auto" = up to half of ``n`` when the data directory holds the
+    structure files, an int = at most that many, 0 = none) are known structures of the requested space group
+    with the same stoichiometry pattern, the structure's elements substituted in (:mod:`explorer.prototypes`),
+    best first; their ``model`` is "prototype" and ``extra["prototype"]`` says where each came from. The rest
+    are sampled from the modification model. The regression model is deterministic: its samples start from
+    copies of the structure whose fractional coordinates are jittered by up to ``jitter`` (the first copy is
+    not jittered). ``draws > 1`` (sampling models): each sample is the best of that many (see
+    :func:`sample_best_modified`). ``relax_steps > 0``: every candidate is then relaxed with M3GNet (see
+    :func:`relax_structures`; ``extra["m3gnet"]`` holds its status and energy per atom); 0 = as sampled."""
     from .generation import check_energy, make_candidate
     from .representation import encode
     from .spacegroups import check_spacegroup
@@ -265,6 +323,8 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     energy_delta = check_energy(energy_delta)
     if int(n) < 1:
         raise ExplorerInputError(f"n must be >= 1, got {n}")
+    if int(relax_steps) < 0:
+        raise ExplorerInputError(f"relax_steps must be >= 0, got {relax_steps}")
     crystal = encode(structure)
     pipeline, entry = load_modification_pipeline(model, device)
     supported = set(entry.info.get("elements", []))
@@ -274,29 +334,54 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
 
         names = ", ".join(symbols()[z - 1] for z in unsupported)
         raise ExplorerInputError(f"the modification model was not trained on {names}; no support for this composition")
-    generator = torch.Generator().manual_seed(int(seed))
-    initial = np.repeat(crystal.matrix[None], int(n), axis=0)
-    if entry.method == "regression" and n > 1:
-        noise = (torch.rand((int(n) - 1, crystal.n_sites, 3), generator=generator).numpy() - 0.5) * 2 * jitter
-        initial[1:, : crystal.n_sites] = np.mod(initial[1:, : crystal.n_sites] + noise, 1.0)
-    species = np.zeros((int(n), 60), dtype=np.int64)
-    species[:, : crystal.n_sites] = crystal.atomic_numbers
-    cond = make_conditions(species, np.full(int(n), spacegroup), np.full(int(n), energy_delta, np.float32), initial)
-    structures = sample_best_modified(pipeline, cond, [crystal.atomic_numbers] * int(n), [spacegroup] * int(n),
-                                      draws, int(steps), generator)
-    return [make_candidate(s, spacegroup, energy_delta, snap=snap, model=entry.name, steps=int(steps),
-                           seed=int(seed), index=i) for i, s in enumerate(structures)]
+    found = find_prototypes(crystal, spacegroup, prototype_slots(n, prototypes))
+    structures = [p.structure for p in found]
+    count = int(n) - len(found)
+    if count:
+        generator = torch.Generator().manual_seed(int(seed))
+        initial = np.repeat(crystal.matrix[None], count, axis=0)
+        if entry.method == "regression" and count > 1:
+            noise = (torch.rand((count - 1, crystal.n_sites, 3), generator=generator).numpy() - 0.5) * 2 * jitter
+            initial[1:, : crystal.n_sites] = np.mod(initial[1:, : crystal.n_sites] + noise, 1.0)
+        species = np.zeros((count, 60), dtype=np.int64)
+        species[:, : crystal.n_sites] = crystal.atomic_numbers
+        cond = make_conditions(species, np.full(count, spacegroup), np.full(count, energy_delta, np.float32), initial)
+        structures += sample_best_modified(pipeline, cond, [crystal.atomic_numbers] * count, [spacegroup] * count,
+                                           draws, int(steps), generator)
+    relaxed = relax_structures(structures, int(relax_steps)) if relax_steps else [(s, None) for s in structures]
+    candidates = []
+    for index, (result, info) in enumerate(relaxed):
+        prototype = found[index] if index < len(found) else None
+        candidate = make_candidate(result, spacegroup, energy_delta, snap=snap, index=index,
+                                   model="prototype" if prototype else entry.name,
+                                   steps=0 if prototype else int(steps), seed=0 if prototype else int(seed))
+        if prototype is not None:
+            candidate.extra["prototype"] = {"source_id": prototype.source_id,
+                                            "source_formula": prototype.source_formula,
+                                            "substitution": prototype.substitution, "distance": prototype.distance,
+                                            "ground_state": prototype.ground_state}
+        if info is not None:
+            candidate.extra["m3gnet"] = info
+        candidates.append(candidate)
+    return candidates
 
 
 def evaluate_modification(csv_path, limit: int | None = None, model: str | None = None, steps: int = 100,
                           seed: int = 0, device: str = "auto", workers: int | None = None,
-                          split: str | None = None, draws: int = 1) -> dict:
+                          split: str | None = None, draws: int = 1, prototypes: bool = True,
+                          relax_steps: int = RELAX_STEPS) -> dict:
     """Pairs from the polymorph groups inside a CSV (each non-lowest polymorph -> the lowest one of its cell
-    contents); one structure per pair (the best of ``draws`` samples, see :func:`sample_best_modified`),
-    StructureMatcher against the target."""
+    contents); one structure per pair, StructureMatcher against the target.
+
+    With ``prototypes`` (needs the data directory's structure files) the structure is the best prototype of
+    the target's space group (:mod:`explorer.prototypes`; templates of the pair's own formula are never used,
+    so the target cannot be looked up) and, for pairs without one, a model sample; without, always a model
+    sample (the best of ``draws``, see :func:`sample_best_modified`). ``prototype_share``: the fraction of
+    pairs answered by a prototype. ``relax_steps > 0`` (as :func:`modify` does by default): every structure is
+    relaxed with M3GNet (at most that many FIRE steps, fmax 0.05 eV/Å) before matching."""
     from .data import process_rows, read_rows
     from .evaluation import match_metrics
-    from .representation import decode
+    from .representation import CrystalMatrix, decode
 
     started = time.time()
     rows = read_rows(csv_path)
@@ -310,20 +395,33 @@ def evaluate_modification(csv_path, limit: int | None = None, model: str | None 
     if not len(pairs):
         raise ExplorerInputError(f"no polymorph pairs (same cell contents, >= 2 structures) in {csv_path}")
     pipeline, entry = load_modification_pipeline(model, device)
+    species = [data.species[target][: data.n_sites[target]] for target in pairs[:, 1]]
+    targets = [decode(data.matrix[target], z) for target, z in zip(pairs[:, 1], species)]
+    generated = [None] * len(pairs)
+    if prototypes:
+        for k, (initial, target) in enumerate(pairs):
+            crystal = CrystalMatrix(data.matrix[initial], species[k], int(data.spacegroup[initial]))
+            found = find_prototypes(crystal, int(data.spacegroup[target]), 1, other_formulas_only=True)
+            generated[k] = found[0].structure if found else None
+    by_prototype = sum(s is not None for s in generated)
+    remaining = np.array([k for k, s in enumerate(generated) if s is None], dtype=np.int64)
     generator = torch.Generator().manual_seed(seed)
-    generated, targets = [], []
-    for start in range(0, len(pairs), 64):
-        chunk = pairs[start : start + 64]
-        x1, cond = pair_tensors(data, chunk)
-        species = [data.species[target][: data.n_sites[target]] for target in chunk[:, 1]]
-        generated += sample_best_modified(pipeline, cond, species, data.spacegroup[chunk[:, 1]], draws, steps,
-                                          generator)
-        targets += [decode(data.matrix[target], z) for target, z in zip(chunk[:, 1], species)]
+    for start in range(0, len(remaining), 64):
+        chunk = remaining[start : start + 64]
+        _, cond = pair_tensors(data, pairs[chunk])
+        samples = sample_best_modified(pipeline, cond, [species[k] for k in chunk], data.spacegroup[pairs[chunk, 1]],
+                                       draws, steps, generator)
+        for k, structure in zip(chunk, samples):
+            generated[k] = structure
+    if relax_steps:
+        generated = [structure for structure, _ in relax_structures(generated, relax_steps)]
     return {
         **match_metrics(generated, targets, workers),
         "seconds": round(time.time() - started, 1),
-        "model": entry.name,
+        "model": f"{entry.name}+prototypes" if prototypes else entry.name,
         "steps": steps,
         "split": split,
         "draws": draws,
+        "prototype_share": round(by_prototype / len(pairs), 4),
+        "relax_steps": relax_steps,
     }

@@ -58,3 +58,13 @@ def _isolated_cache(tmp_path, monkeypatch):
 def _seeded():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, monkeypatch) -> Path:
+    """EXPLORER_DATA_DIR pointed at a tiny data directory (see :func:`crystal_fixtures.write_data_dir`)."""
+    from crystal_fixtures import write_data_dir
+
+    folder = write_data_dir(tmp_path / "data")
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(folder))
+    return folder

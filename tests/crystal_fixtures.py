@@ -79,3 +79,20 @@ def write_csv_gz(path: Path, rows: list[dict], columns=CSV_COLUMNS) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def potassium_bromide() -> Structure:
+    """Rock-salt KBr (8 atoms, Fm-3m 225)."""
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.6), ["K", "Br"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def write_data_dir(folder: Path) -> Path:
+    """A tiny data directory with both structure files: ``mp_structures.csv.gz`` = :func:`tiny_rows` and
+    ``wbm_structures.csv.gz`` = one rock-salt KBr (train split)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv_gz(folder / "mp_structures.csv.gz", tiny_rows())
+    kbr = potassium_bromide()
+    write_csv_gz(folder / "wbm_structures.csv.gz",
+                 [{"material_id": "wbm-kbr", "formula": "KBr", "nsites": 8, "formation_energy_per_atom": "-1.9",
+                   "split": "train", "cif": kbr.to(fmt="cif")}])
+    return folder

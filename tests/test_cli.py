@@ -38,6 +38,26 @@ def test_generate_writes_cif_files_and_candidates_csv(tmp_path):
     assert all(r["formula"] == "NaCl" and r["spacegroup_requested"] == "225" and r["n_sites"] == "2" for r in rows)
 
 
+def test_modify_writes_prototypes_first_then_samples(tmp_path):
+    from crystal_fixtures import rock_salt_nacl, write_data_dir
+
+    data = write_data_dir(tmp_path / "data")
+    (tmp_path / "nacl.cif").write_text(rock_salt_nacl().to(fmt="cif"))
+    out = tmp_path / "out"
+    result = run_cli("modify", "--structure", "nacl.cif", "--spacegroup", "221", "--energy-delta", "-0.1", "--n", "2",
+                     "--steps", "2", "--relax-steps", "3", "--device", "cpu", "--out", out, "--json", cwd=tmp_path,
+                     env={"EXPLORER_DATA_DIR": str(data)})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 2 and summary["prototypes"] == 1 and summary["model"] == "mod-palette-cfm"
+    with open(out / "candidates.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["model"], r["source"]) for r in rows] == [("prototype", "CsCl tiny-3"), ("mod-palette-cfm", "")]
+    bad = run_cli("modify", "--structure", "nacl.cif", "--spacegroup", "221", "--energy-delta", "-0.1",
+                  "--prototypes", "many", "--out", out, cwd=tmp_path, env={"EXPLORER_DATA_DIR": str(data)})
+    assert bad.returncode == 2 and "whole number" in bad.stderr
+
+
 def test_evaluate_generation_prints_one_json_object(tmp_path):
     csv_path = write_csv_gz(tmp_path / "tiny.csv.gz", tiny_rows())
     result = run_cli("evaluate", "generation", "--csv", csv_path, "--limit", "2", "--steps", "3", "--workers", "1",

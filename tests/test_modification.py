@@ -133,11 +133,55 @@ def test_modify_with_every_shipped_model_keeps_the_composition(model, nacl):
 
     from explorer.modification import modify
 
-    candidates = modify(nacl, 221, -0.1, model=model, n=2, steps=3, seed=0, device="cpu")
+    candidates = modify(nacl, 221, -0.1, model=model, n=2, steps=3, seed=0, device="cpu", prototypes=0,
+                        relax_steps=0)
     assert len(candidates) == 2
     for c in candidates:
         assert c.structure.composition.reduced_composition == Composition("NaCl")
         assert c.structure.volume > 0 and c.spacegroup_requested == 221 and c.model == model
+
+
+def test_modify_puts_known_prototypes_first(nacl, tiny_data_dir):
+    from explorer.errors import ExplorerInputError
+    from explorer.modification import modify
+
+    # auto: up to 2 of 3 candidates are prototypes (here one is known), all relaxed with M3GNet
+    candidates = modify(nacl, 221, -0.1, n=3, steps=2, seed=0, device="cpu", relax_steps=5)
+    assert [c.model for c in candidates] == ["prototype", "mod-palette-cfm", "mod-palette-cfm"]
+    assert [c.index for c in candidates] == [0, 1, 2]
+    first = candidates[0]
+    assert first.extra["prototype"]["source_formula"] == "CsCl" and first.spacegroup_detected == 221
+    assert first.formula == "NaCl" and first.valid
+    assert all(c.extra["m3gnet"]["steps"] <= 5 and c.extra["m3gnet"]["status"] for c in candidates)
+    assert first.extra["m3gnet"]["energy_per_atom"] < 0
+    unrelaxed = modify(nacl, 221, -0.1, n=1, steps=2, device="cpu", relax_steps=0)[0]
+    assert unrelaxed.structure.volume / len(unrelaxed.structure) == pytest.approx(nacl.volume / len(nacl))
+    assert "m3gnet" not in unrelaxed.extra
+    samples = modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=0, relax_steps=0)
+    assert [c.model for c in samples] == ["mod-palette-cfm"] * 2
+    with pytest.raises(ExplorerInputError, match="prototypes"):
+        modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=-1)
+    with pytest.raises(ExplorerInputError, match="relax_steps"):
+        modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", relax_steps=-1)
+
+
+def test_evaluate_modification_uses_prototypes_of_other_formulas(tmp_path, tiny_data_dir):
+    from crystal_fixtures import cesium_chloride, rock_salt_nacl, write_csv_gz
+    from pymatgen.core import Lattice, Structure
+
+    from explorer.modification import evaluate_modification
+
+    cscl_type_nacl = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    structures = [(rock_salt_nacl(), "-1.5"), (cscl_type_nacl, "-1.9"), (cesium_chloride(), "-2")]
+    rows = [{"material_id": f"p{i}", "formula": s.composition.reduced_formula, "formation_energy_per_atom": e,
+             "split": "test", "cif": s.to(fmt="cif")} for i, (s, e) in enumerate(structures)]
+    csv_path = write_csv_gz(tmp_path / "pairs.csv.gz", rows)
+    with_prototypes = evaluate_modification(csv_path, steps=2, device="cpu", workers=1, relax_steps=5)
+    assert with_prototypes["n"] == 1 and with_prototypes["match_rate"] == 1.0
+    assert with_prototypes["prototype_share"] == 1.0 and with_prototypes["model"] == "mod-palette-cfm+prototypes"
+    assert with_prototypes["relax_steps"] == 5
+    model_only = evaluate_modification(csv_path, steps=2, device="cpu", workers=1, prototypes=False, relax_steps=0)
+    assert model_only["prototype_share"] == 0.0 and model_only["model"] == "mod-palette-cfm"
 
 
 def test_modify_rejects_unsupported_compositions_and_bad_input(nacl):

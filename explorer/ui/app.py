@@ -21,6 +21,7 @@ import explorer
 from ..errors import ExplorerInputError
 from ..generation import Candidate, check_energy, load_pipeline, make_candidate, parse_formula, sample_structures
 from ..pretrained import available_models, default_model, model_entry
+from ..prototypes import load_prototype_library, prototype_library_available, prototype_library_ready
 from ..spacegroups import check_spacegroup, symbol
 from ..structure_io import EXPORT_FORMATS, export_structures, read_structure_bytes
 from .hull import HullPlot, chemical_system, hull_energy
@@ -34,8 +35,8 @@ from .widgets import PeriodicTable, add_element, button_style, energy_scale_html
 ENERGY_RANGE = (-4.5, 1.0)
 ACCENT = "#0072B5"
 SETTINGS = ("mode", "formula", "spacegroup", "energy", "model", "steps", "n", "seed", "snap", "target_spacegroup",
-            "energy_change", "modify_model", "export_format", "export_relaxed", "relax_fmax", "relax_steps",
-            "formation")
+            "energy_change", "modify_model", "use_prototypes", "export_format", "export_relaxed", "relax_fmax",
+            "relax_steps", "formation")
 
 _POTENTIALS: dict[str, object] = {}
 _WARM_UP_LOCK = threading.Lock()
@@ -152,6 +153,8 @@ class ExplorerApp(pn.viewable.Viewer):
     target_spacegroup = param.Integer(default=225, bounds=(1, 230))
     energy_change = param.Number(default=-0.1, bounds=(-2.0, 2.0), step=0.01)
     modify_model = param.String(default="", doc="modification model ('' = the library's default)")
+    use_prototypes = param.Boolean(default=True, doc="half of the modified candidates may be known prototypes of "
+                                                     "the target space group with the uploaded elements substituted in")
     export_format = param.Selector(default="cif", objects=list(EXPORT_FORMATS))
     export_relaxed = param.Boolean(default=True, doc="export relaxed structures where there are")
     relax_fmax = param.Number(default=0.1, bounds=(0.005, 2.0), step=0.005)
@@ -246,6 +249,9 @@ class ExplorerApp(pn.viewable.Viewer):
             lambda e: setattr(self, "modify_model", e.new if e.new in modification_models() else ""), "value")
         if models and self.modify_model not in models:
             self.modify_model = models[0]
+        self.prototypes_check = w.Checkbox.from_param(
+            self.param.use_prototypes, label="Include known prototypes of the space group (elements substituted)",
+            disabled=not prototype_library_available())
         self.modify_button = w.Button(label="Modify structure", **button_style("primary"), sizing_mode="stretch_width")
         self.modify_button.on_click(lambda event: self.modify())
         self.modify_status = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
@@ -318,7 +324,7 @@ class ExplorerApp(pn.viewable.Viewer):
         modify = self._card(
             "Modify a structure",
             self.upload, self.upload_status, self.target_select, self.delta_slider, self.modify_model_select,
-            pn.Row(self.steps_input, self.n_input, self.seed_input), self.device_info,
+            self.prototypes_check, pn.Row(self.steps_input, self.n_input, self.seed_input), self.device_info,
             self.modify_button, self.modify_status,
             visible=self.param.mode.rx() == "Modify",
         )
@@ -824,6 +830,8 @@ class ExplorerApp(pn.viewable.Viewer):
             self.upload_status.object = _message("error", f"{self.upload.filename}: {exc}")
             return
         self.original = structure
+        if self.use_prototypes and prototype_library_available():  # built once, before the Modify click
+            threading.Thread(target=load_prototype_library, daemon=True, name="prototype-library").start()
         self.upload_status.object = _message("ok", f"{self.upload.filename}: {structure.composition.reduced_formula}, "
                                                    f"{len(structure)} atoms")
         self.save()
@@ -844,22 +852,30 @@ class ExplorerApp(pn.viewable.Viewer):
             return False
         structure = self.original
         settings = {"spacegroup": int(self.target_spacegroup), "delta": float(self.energy_change), "n": int(self.n),
-                    "steps": int(self.steps), "seed": int(self.seed)}
+                    "steps": int(self.steps), "seed": int(self.seed), "relax_steps": int(self.relax_steps)}
         if self.modify_model:
             settings["model"] = self.modify_model
+        settings["prototypes"] = "auto" if self.use_prototypes else 0
         self.modify_button.disabled = True
-        self.modify_status.object = _message("info", "modifying…")
+        first = "" if not self.use_prototypes or prototype_library_ready() or not prototype_library_available() else (
+            "building the prototype library from the data directory (once; about 4 min on 2 cores), then ")
+        self.modify_status.object = _message("info", f"{first}modifying, then relaxing with M3GNet "
+                                                     f"(≤ {self.relax_steps} steps)…")
 
         def work():
             try:
                 extra = {"model": settings["model"]} if "model" in settings else {}
                 candidates = explorer.modify(structure, settings["spacegroup"], settings["delta"], n=settings["n"],
-                                    steps=settings["steps"], seed=settings["seed"], device="auto", **extra)
+                                             steps=settings["steps"], seed=settings["seed"], device="auto",
+                                             prototypes=settings["prototypes"], relax_steps=settings["relax_steps"],
+                                             **extra)
             except Exception as exc:
                 message = str(exc) if isinstance(exc, ExplorerInputError) else f"{type(exc).__name__}: {exc}"
                 self._dispatch(lambda: self._modify_finished(message, None))
                 return
-            self._dispatch(lambda: self._modify_finished(f"{len(candidates)} modified candidates", candidates))
+            known = sum(c.model == "prototype" for c in candidates)
+            text = f"{len(candidates)} modified candidates" + (f" ({known} from known prototypes)" if known else "")
+            self._dispatch(lambda: self._modify_finished(text, candidates))
 
         started = self._jobs["modify"].start(work)
         if wait:

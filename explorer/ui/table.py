@@ -34,11 +34,17 @@ def _number(value):
     return value if math.isfinite(value) else None
 
 
+def _modified_status(candidate: Candidate) -> str:
+    if candidate.source():  # a known structure with the uploaded elements substituted in
+        return f"prototype {candidate.source()}"
+    return f"modified, ΔE {candidate.target_energy:+.2f}"
+
+
 def candidate_row(position: int, candidate: Candidate) -> dict:
     """One table row; relaxation and hull results come from ``candidate.extra``."""
     extra = candidate.extra or {}
     modified = extra.get("kind") == "modified"  # its target is an energy change, not a formation energy
-    status = extra.get("relax_status") or (f"modified, ΔE {candidate.target_energy:+.2f}" if modified else "generated")
+    status = extra.get("relax_status") or (_modified_status(candidate) if modified else "generated")
     return {
         "#": position,
         "formula": candidate.formula,

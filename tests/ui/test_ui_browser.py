@@ -94,7 +94,7 @@ def table_rows(browser: Browser) -> int:
     return browser.js("return window.__deep('.tabulator-row').length")
 
 
-def test_app_in_headless_chromium(tmp_path):
+def test_app_in_headless_chromium(tmp_path, tiny_data_dir):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     session = tmp_path / "session"

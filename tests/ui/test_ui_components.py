@@ -158,7 +158,7 @@ def test_job_runs_once_at_a_time():
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, tiny_data_dir):
     return ExplorerApp(session_dir=tmp_path, n=2, steps=2, novelty=False)
 
 
@@ -224,9 +224,12 @@ def test_app_modify_runs_the_shipped_model(app):
     app.original = nacl()
     app.target_spacegroup, app.energy_change, app.steps = 221, -0.1, 2
     assert app.modify(wait=True), app.modify_status.object
-    assert len(app.candidates) == 2 and "modified candidates" in app.modify_status.object
+    assert len(app.candidates) == 2 and "1 from known prototypes" in app.modify_status.object
     assert all(c.formula == "NaCl" and c.extra["kind"] == "modified" for c in app.candidates)
-    assert app.table.table.value.loc[0, "status"].startswith("modified")
+    assert app.table.table.value.loc[0, "status"].startswith("prototype CsCl tiny-3")  # CsCl type, Na substituted
+    assert app.table.table.value.loc[1, "status"].startswith("modified")
+    app.use_prototypes = False
+    assert app.modify(wait=True) and all(c.model != "prototype" for c in app.candidates)
 
 
 def test_app_modify_uses_the_library_when_present(app, monkeypatch):

@@ -1,0 +1,225 @@
+"""Known structure prototypes of a space group, with the user's elements substituted in.
+
+Given a composition and a space group, the *prototype library* looks for training structures with the same
+stoichiometry pattern (the multiset of per-element site counts in the primitive standard cell, e.g. AB2 with
+3 sites) in the same space group, maps their elements onto the requested ones (the count-compatible mapping
+that keeps each element closest to its replacement in the 22 standardised elemental properties) and scales
+the cell to a requested volume per atom. Candidates are ranked by that chemical distance, with structures
+that are their own formula's lowest-energy polymorph first (a stable prototype is the better guess for a
+"more stable polymorph"). Near-identical substituted structures (pymatgen StructureMatcher) are kept once.
+
+This is classic prototype/ion substitution; in :mod:`explorer.modification` it supplies candidates next to the
+learned models (see ``prototypes=`` of :func:`explorer.modification.modify`). The library is built from the
+``train`` split of the structure files in the data directory (third-party data, read in place, never
+shipped); evaluation pairs come from the val/test splits, whose formulas are not in the train split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import reduce
+
+import numpy as np
+from pymatgen.core import Element, Structure
+
+from .elements import N_ELEMENTS, feature_matrix, symbols
+from .errors import ExplorerInputError
+from .representation import decode
+
+NOT_GROUND_STATE_PENALTY = 3.0  # added to the chemical distance of a template that is not its formula's ground state
+MAX_SCANNED = 60  # templates looked at (in ranked order) when removing duplicates
+MAX_ELEMENTS = 8  # distinct elements a substitution may permute (8! mappings at most)
+
+
+@dataclass
+class Prototype:
+    """One substituted template: ``structure`` (the requested elements, scaled cell), where it came from
+    (``source_id``, ``source_formula``), the element ``substitution`` {template symbol: new symbol},
+    ``distance`` (sum of elemental-property distances of the substitution, standardised units),
+    ``ground_state`` (the template is the lowest-energy polymorph of its own formula) and its ``rank``."""
+
+    structure: Structure
+    source_id: str
+    source_formula: str
+    substitution: dict = field(default_factory=dict)
+    distance: float = 0.0
+    ground_state: bool = False
+    rank: int = 0
+
+    @property
+    def score(self) -> float:
+        return self.distance + (0.0 if self.ground_state else NOT_GROUND_STATE_PENALTY)
+
+
+def stoichiometry_pattern(atomic_numbers) -> tuple[int, ...]:
+    """Sorted per-element site counts of a cell, e.g. (1, 2) for a 3-site AB2 cell."""
+    return tuple(sorted(Counter(int(z) for z in atomic_numbers if z > 0).values()))
+
+
+def _reduced_key(atomic_numbers) -> tuple:
+    counts = Counter(int(z) for z in atomic_numbers if z > 0)
+    divisor = reduce(math.gcd, counts.values())
+    return tuple(sorted((z, n // divisor) for z, n in counts.items()))
+
+
+def _property_rows() -> np.ndarray:
+    return np.nan_to_num(feature_matrix()[:, N_ELEMENTS:].astype(np.float64))
+
+
+def best_substitution(template_z, target_z) -> tuple[float, dict[int, int]]:
+    """(distance, {template Z: target Z}): the bijection between the two element sets that preserves site
+    counts and has the smallest summed elemental-property distance."""
+    have, want = Counter(int(z) for z in template_z), Counter(int(z) for z in target_z)
+    if sorted(have.values()) != sorted(want.values()):
+        raise ExplorerInputError("the template and the target have different stoichiometry patterns")
+    if len(have) > MAX_ELEMENTS:
+        raise ExplorerInputError(f"at most {MAX_ELEMENTS} distinct elements can be substituted, got {len(have)}")
+    props = _property_rows()
+    old = sorted(have)
+    best = (math.inf, {})
+    for new in itertools.permutations(sorted(want)):
+        if any(have[a] != want[b] for a, b in zip(old, new)):
+            continue
+        distance = float(sum(np.linalg.norm(props[a - 1] - props[b - 1]) for a, b in zip(old, new)))
+        if distance < best[0]:
+            best = (distance, dict(zip(old, new)))
+    return best
+
+
+def default_volume_per_atom(template: Structure, substitution: dict[int, int]) -> float:
+    """Å³/atom: the template's volume per atom scaled by the cubed ratio of the atomic radii of the new and
+    old elements (averaged over sites)."""
+    def radius(z: int) -> float:
+        value = Element.from_Z(z).atomic_radius
+        return float(value) if value is not None else 1.5
+
+    old = sum(radius(site.specie.Z) ** 3 for site in template)
+    new = sum(radius(substitution.get(site.specie.Z, site.specie.Z)) ** 3 for site in template)
+    return template.volume / len(template) * new / old
+
+
+class PrototypeLibrary:
+    """Structures indexed by (stoichiometry pattern, space group). Build it with :meth:`from_data`
+    (the train split of the data directory) or from any :class:`~explorer.data.ProcessedSet`."""
+
+    def __init__(self, data):
+        self.data = data
+        self.ground_state = self._ground_states(data)
+        self.index = defaultdict(list)
+        for i in range(len(data)):
+            self.index[(stoichiometry_pattern(data.species[i]), int(data.spacegroup[i]))].append(i)
+
+    @staticmethod
+    def _ground_states(data) -> np.ndarray:
+        lowest = {}
+        for i in range(len(data)):
+            key = _reduced_key(data.species[i])
+            if key not in lowest or data.energy[i] < data.energy[lowest[key]]:
+                lowest[key] = i
+        flags = np.zeros(len(data), dtype=bool)
+        flags[list(lowest.values())] = True
+        return flags
+
+    @classmethod
+    def from_data(cls, data_dir=None, splits=("train",)) -> PrototypeLibrary:
+        """Library of the given splits of ``mp_structures`` + ``wbm_structures`` in the data directory."""
+        from .data import load_training_data
+
+        return cls(load_training_data(data_dir, splits=splits))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def count(self, atomic_numbers, spacegroup: int) -> int:
+        """Number of templates with this stoichiometry pattern in ``spacegroup`` (before de-duplication)."""
+        return len(self.index.get((stoichiometry_pattern(atomic_numbers), int(spacegroup)), []))
+
+    def query(self, atomic_numbers, spacegroup: int, k: int = 5, volume_per_atom: float | None = None,
+              other_formulas_only: bool = False) -> list[Prototype]:
+        """Up to ``k`` distinct substituted templates for a cell with these atomic numbers in ``spacegroup``,
+        best first. ``volume_per_atom`` (Å³): the scaled cell volume (default: radius-ratio estimate).
+        ``other_formulas_only``: skip templates of the requested formula itself (its known polymorphs) — for
+        evaluation, where the target is such a polymorph; a user wants them, so it is off by default."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        z = [int(v) for v in atomic_numbers if int(v) > 0]
+        if not z:
+            raise ExplorerInputError("no atoms to place")
+        if max(z) > N_ELEMENTS:
+            raise ExplorerInputError(f"atomic numbers must be in 1..{N_ELEMENTS}")
+        if volume_per_atom is not None and not (math.isfinite(volume_per_atom) and volume_per_atom > 0):
+            raise ExplorerInputError(f"volume per atom must be a positive number of Å³, got {volume_per_atom}")
+        rows = self.index.get((stoichiometry_pattern(z), int(spacegroup)), [])
+        own_formula = _reduced_key(z)
+        ranked = []
+        for i in rows:
+            if other_formulas_only and _reduced_key(self.data.species[i]) == own_formula:
+                continue
+            distance, mapping = best_substitution(self.data.species[i][: self.data.n_sites[i]], z)
+            ranked.append((distance + (0.0 if self.ground_state[i] else NOT_GROUND_STATE_PENALTY), distance, i,
+                           mapping))
+        ranked.sort(key=lambda r: (r[0], r[2]))
+        matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)
+        kept: list[Prototype] = []
+        for _, distance, i, mapping in ranked[:MAX_SCANNED]:
+            template = decode(self.data.matrix[i], self.data.species[i][: self.data.n_sites[i]])
+            formula = template.composition.reduced_formula
+            structure = template.copy()
+            structure.replace_species({Element.from_Z(a): Element.from_Z(b) for a, b in mapping.items() if a != b})
+            volume = volume_per_atom or default_volume_per_atom(template, mapping)
+            structure.scale_lattice(volume * len(structure))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if any(matcher.fit(structure, p.structure) for p in kept):
+                    continue
+            names = symbols()
+            kept.append(Prototype(structure, str(self.data.ids[i]), formula,
+                                  {names[a - 1]: names[b - 1] for a, b in mapping.items()}, round(distance, 4),
+                                  bool(self.ground_state[i]), len(kept)))
+            if len(kept) >= k:
+                break
+        return kept
+
+
+_LIBRARIES: dict = {}
+_LIBRARIES_LOCK = threading.Lock()
+
+
+def load_prototype_library(data_dir=None) -> PrototypeLibrary:
+    """The train-split library of the data directory, built once per process (≈ 2 s from the cached
+    arrays). Raises :class:`~explorer.errors.ExplorerInputError` when the structure files are missing."""
+    from .config import data_dir as resolve_data_dir
+
+    key = str(resolve_data_dir(data_dir))
+    with _LIBRARIES_LOCK:  # the app builds it in the background while a Modify click may ask for it
+        if key not in _LIBRARIES:
+            _LIBRARIES[key] = PrototypeLibrary.from_data(data_dir)
+        return _LIBRARIES[key]
+
+
+def prototype_library_ready(data_dir=None) -> bool:
+    """Whether :func:`load_prototype_library` will be quick: built already in this process, or the processed
+    arrays of both structure files are cached on disk (the first build encodes every structure: ~4 min on
+    2 cores for the shared MP + WBM files)."""
+    from .config import data_dir as resolve_data_dir
+    from .data import TRAINING_FILES, processed_cache_path
+
+    folder = resolve_data_dir(data_dir)
+    if str(folder) in _LIBRARIES:
+        return True
+    return prototype_library_available(data_dir) and all(processed_cache_path(folder / name).is_file()
+                                                         for name in TRAINING_FILES)
+
+
+def prototype_library_available(data_dir=None) -> bool:
+    """Whether the structure files the library is built from are in the data directory."""
+    from .config import data_dir as resolve_data_dir
+    from .data import TRAINING_FILES
+
+    folder = resolve_data_dir(data_dir)
+    return all((folder / name).is_file() for name in TRAINING_FILES)
