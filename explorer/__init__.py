@@ -14,6 +14,7 @@ from .evaluation import evaluate_generation
 from .generation import Candidate, generate, parse_formula
 from .modification import evaluate_modification, modify
 from .pretrained import available_models, default_model, load_pretrained
+from .prototypes import Prototype, PrototypeLibrary, load_prototype_library
 from .representation import CrystalMatrix, decode, encode, symmetrize
 from .screening import ScreenCandidate, ScreenConfig, ScreenResult, iscreen, screen
 
@@ -23,6 +24,8 @@ __all__ = [
     "Candidate",
     "CrystalMatrix",
     "ExplorerInputError",
+    "Prototype",
+    "PrototypeLibrary",
     "ScreenCandidate",
     "ScreenConfig",
     "ScreenResult",
@@ -35,6 +38,7 @@ __all__ = [
     "generate",
     "iscreen",
     "load_pretrained",
+    "load_prototype_library",
     "modify",
     "parse_formula",
     "screen",

@@ -38,6 +38,7 @@ from .representation import MATRIX_ROWS
 from .schedulers import DDPMScheduler, FlowEulerScheduler, minimum_image, wrap_coordinates
 
 METHODS = ("regression", "palette", "cfm", "palette-cfm")
+RELAX_STEPS = 300  # FIRE steps of the M3GNet relaxation of modified candidates (fmax 0.05 eV/Å)
 SITE_ROWS = slice(0, MATRIX_ROWS - 3)
 LATTICE_ROWS = slice(MATRIX_ROWS - 3, MATRIX_ROWS)
 
@@ -262,9 +263,6 @@ def prototype_slots(n: int, prototypes) -> int:
     return min(int(prototypes), int(n))
 
 
-RELAX_STEPS = 300  # FIRE steps of the M3GNet relaxation of modified candidates (fmax 0.05 eV/Å)
-
-
 def find_prototypes(crystal, spacegroup: int, k: int, other_formulas_only: bool = False) -> list:
     """Up to ``k`` :class:`~explorer.prototypes.Prototype` s for an encoded initial structure: known structures
     of ``spacegroup`` with its stoichiometry pattern, its elements substituted in, scaled to its volume per atom
@@ -356,10 +354,7 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
                                    model="prototype" if prototype else entry.name,
                                    steps=0 if prototype else int(steps), seed=0 if prototype else int(seed))
         if prototype is not None:
-            candidate.extra["prototype"] = {"source_id": prototype.source_id,
-                                            "source_formula": prototype.source_formula,
-                                            "substitution": prototype.substitution, "distance": prototype.distance,
-                                            "ground_state": prototype.ground_state}
+            candidate.extra["prototype"] = prototype.origin()
         if info is not None:
             candidate.extra["m3gnet"] = info
         candidates.append(candidate)

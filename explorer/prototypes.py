@@ -51,9 +51,10 @@ class Prototype:
     ground_state: bool = False
     rank: int = 0
 
-    @property
-    def score(self) -> float:
-        return self.distance + (0.0 if self.ground_state else NOT_GROUND_STATE_PENALTY)
+    def origin(self) -> dict:
+        """JSON-ready: where the structure comes from and how it was made (no structure)."""
+        return {"source_id": self.source_id, "source_formula": self.source_formula,
+                "substitution": self.substitution, "distance": self.distance, "ground_state": self.ground_state}
 
 
 def stoichiometry_pattern(atomic_numbers) -> tuple[int, ...]:
