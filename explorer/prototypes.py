@@ -16,7 +16,6 @@ shipped); evaluation pairs come from the val/test splits, whose formulas are not
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 import warnings
@@ -33,7 +32,6 @@ from .representation import decode
 
 NOT_GROUND_STATE_PENALTY = 3.0  # added to the chemical distance of a template that is not its formula's ground state
 MAX_SCANNED = 60  # templates looked at (in ranked order) when removing duplicates
-MAX_ELEMENTS = 8  # distinct elements a substitution may permute (8! mappings at most)
 
 
 @dataclass
@@ -74,22 +72,23 @@ def _property_rows() -> np.ndarray:
 
 def best_substitution(template_z, target_z) -> tuple[float, dict[int, int]]:
     """(distance, {template Z: target Z}): the bijection between the two element sets that preserves site
-    counts and has the smallest summed elemental-property distance."""
+    counts and has the smallest summed elemental-property distance (an optimal assignment within each group of
+    elements with the same site count)."""
+    from scipy.optimize import linear_sum_assignment
+
     have, want = Counter(int(z) for z in template_z), Counter(int(z) for z in target_z)
     if sorted(have.values()) != sorted(want.values()):
         raise ExplorerInputError("the template and the target have different stoichiometry patterns")
-    if len(have) > MAX_ELEMENTS:
-        raise ExplorerInputError(f"at most {MAX_ELEMENTS} distinct elements can be substituted, got {len(have)}")
     props = _property_rows()
-    old = sorted(have)
-    best = (math.inf, {})
-    for new in itertools.permutations(sorted(want)):
-        if any(have[a] != want[b] for a, b in zip(old, new)):
-            continue
-        distance = float(sum(np.linalg.norm(props[a - 1] - props[b - 1]) for a, b in zip(old, new)))
-        if distance < best[0]:
-            best = (distance, dict(zip(old, new)))
-    return best
+    total, mapping = 0.0, {}
+    for count in sorted(set(have.values())):
+        old = sorted(z for z, n in have.items() if n == count)
+        new = sorted(z for z, n in want.items() if n == count)
+        cost = np.linalg.norm(props[np.array(old) - 1][:, None, :] - props[np.array(new) - 1][None, :, :], axis=-1)
+        rows, columns = linear_sum_assignment(cost)
+        total += float(cost[rows, columns].sum())
+        mapping.update({old[r]: new[c] for r, c in zip(rows, columns)})
+    return total, mapping
 
 
 def default_volume_per_atom(template: Structure, substitution: dict[int, int]) -> float:
