@@ -116,7 +116,8 @@ def _add_modify(sub) -> None:
     mod.add_argument("--structure", required=True, help="CIF or POSCAR file of the initial structure")
     mod.add_argument("--spacegroup", required=True, help="target international number 1..230")
     mod.add_argument("--energy-delta", required=True, help="target formation-energy change, eV/atom (< 0: more stable)")
-    mod.add_argument("--model", default=None, help="shipped modification model (default: best on validation)")
+    mod.add_argument("--model", default=None, help="shipped modification model, or its method: regression, palette, "
+                     "cfm, palette-cfm (default: best on validation)")
     mod.add_argument("--n", type=int, default=8)
     mod.add_argument("--steps", type=int, default=100)
     mod.add_argument("--seed", type=int, default=0)

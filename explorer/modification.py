@@ -215,13 +215,16 @@ class ModificationPipeline:
 
 def load_modification_pipeline(model: str | None = None, device: str = "auto"):
     """(pipeline, manifest entry) of a shipped modification model (default: the manifest's
-    ``default_modification``)."""
+    ``default_modification``). A method name ("regression", "palette", "cfm", "palette-cfm") stands for the
+    shipped ``mod-<method>`` model."""
     from .pretrained import load_pretrained, read_manifest
 
     if model is None:
         model = read_manifest().get("default_modification")
         if model is None:
             raise ExplorerInputError("no modification model is shipped yet (pretrained/manifest.json)")
+    if model in METHODS:
+        model = f"mod-{model}"
     network, entry = load_pretrained(model)
     if entry.method not in METHODS:
         raise ExplorerInputError(f"model {entry.name!r} is a {entry.method} generation model, not a modification model")

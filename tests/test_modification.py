@@ -159,6 +159,8 @@ def test_modify_puts_known_prototypes_first(nacl, tiny_data_dir):
     assert "m3gnet" not in unrelaxed.extra
     samples = modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=0, relax_steps=0)
     assert [c.model for c in samples] == ["mod-palette-cfm"] * 2
+    by_method = modify(nacl, 221, -0.1, model="regression", n=1, device="cpu", prototypes=0, relax_steps=0)
+    assert by_method[0].model == "mod-regression"  # the issue's --model regression|palette|cfm
     with pytest.raises(ExplorerInputError, match="prototypes"):
         modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=-1)
     with pytest.raises(ExplorerInputError, match="relax_steps"):
