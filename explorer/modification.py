@@ -13,6 +13,11 @@ matrices are aligned by species (both are sorted by atomic number).
 | cfm        | x_t on the path x_init→x | velocity (minimum image) | Euler from x_init                |
 | palette-cfm| x_t (noise path) + x_init| velocity x − ε           | Euler from N(0, 1)               |
 
+:func:`modify` puts *known prototypes* first (:mod:`explorer.prototypes`: train-split structures of the
+requested space group with the same stoichiometry pattern, elements substituted) and relaxes every candidate
+with M3GNet; :func:`evaluate_modification` measures the same (``prototypes=False`` / ``relax_steps=0`` for the
+networks alone).
+
 ``palette-cfm`` is Palette's conditioning (the initial structure as an extra input) with the conditional
 flow-matching objective of the ``cfm-normal`` generation model, so it can be warm-started from that model
 (``--init-from cfm-normal``: the initial-structure input columns start at zero, i.e. the network starts as
