@@ -129,7 +129,8 @@ def _add_modify(sub) -> None:
                      help="how many candidates may be known prototypes of the space group with your elements "
                           "substituted in: auto (half of --n when the data directory is there) or a number (0: none)")
     mod.add_argument("--relax-steps", type=int, default=300,
-                     help="relax the candidates with M3GNet (at most this many FIRE steps, fmax 0.05 eV/Å); 0 = no")
+                     help="relax the candidates with M3GNet (at most this many FIRE steps); 0 = no")
+    mod.add_argument("--relax-fmax", type=float, default=0.05, help="relaxation force criterion, eV/Å")
     mod.add_argument("--out", required=True)
     mod.add_argument("--json", action="store_true")
 
@@ -221,7 +222,7 @@ def cmd_modify(args) -> int:
     candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
                         steps=args.steps, seed=args.seed, device=args.device, snap=args.snap, draws=args.draws,
                         prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
-                        relax_steps=args.relax_steps)
+                        relax_steps=args.relax_steps, relax_fmax=args.relax_fmax)
     return _write_candidates(candidates, args)
 
 
@@ -253,7 +254,7 @@ def _write_candidates(candidates, args) -> int:
     valid = sum(r["valid"] for r in rows)
     same_sg = sum(r["spacegroup_detected"] == r["spacegroup_requested"] for r in rows)
     prototypes = sum(c.model == "prototype" for c in candidates)
-    network = next((c.model for c in candidates if c.model != "prototype"), None)
+    network = next((c.model for c in candidates if c.model != "prototype"), "prototype")
     summary = {"n": len(rows), "valid": valid, "spacegroup_kept": same_sg, "out": str(out),
                "model": network, "steps": args.steps}
     if prototypes:

@@ -189,11 +189,13 @@ def load_processed(path: str | os.PathLike, workers: int | None = None, progress
     return processed
 
 
-def load_training_data(data_dir=None, splits=("train",), max_sites: int = MAX_SITES) -> ProcessedSet:
-    """Train/val/test arrays from ``mp_structures`` + ``wbm_structures`` (the ``split`` column; never mixed)."""
+def load_training_data(data_dir=None, splits=("train",), max_sites: int = MAX_SITES,
+                       workers: int | None = None) -> ProcessedSet:
+    """Train/val/test arrays from ``mp_structures`` + ``wbm_structures`` (the ``split`` column; never mixed).
+    ``workers``: processes encoding a file that is not cached yet (default all cores)."""
     from .config import data_file
 
-    parts = [load_processed(data_file(name, data_dir)) for name in TRAINING_FILES]
+    parts = [load_processed(data_file(name, data_dir), workers=workers) for name in TRAINING_FILES]
     data = ProcessedSet.concatenate(parts)
     mask = np.isin(data.split, list(splits)) & (data.n_sites <= max_sites) & np.isfinite(data.energy)
     return data.select(mask)

@@ -27,6 +27,7 @@ the generation model and learns what to take from the initial structure).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import defaultdict
 
@@ -43,7 +44,8 @@ from .representation import MATRIX_ROWS
 from .schedulers import DDPMScheduler, FlowEulerScheduler, minimum_image, wrap_coordinates
 
 METHODS = ("regression", "palette", "cfm", "palette-cfm")
-RELAX_STEPS = 300  # FIRE steps of the M3GNet relaxation of modified candidates (fmax 0.05 eV/Å)
+RELAX_STEPS = 300  # FIRE steps of the relaxation of modified candidates
+RELAX_FMAX = 0.05  # eV/Å
 SITE_ROWS = slice(0, MATRIX_ROWS - 3)
 LATTICE_ROWS = slice(MATRIX_ROWS - 3, MATRIX_ROWS)
 
@@ -261,20 +263,46 @@ def sample_best_modified(pipeline: ModificationPipeline, cond: Conditions, speci
 
 def prototype_slots(n: int, prototypes) -> int:
     """How many of ``n`` candidates may be prototypes: ``prototypes`` None/"auto" = half of them (rounded up)
-    when the library's data files are present, else none; an int = at most that many (0 = none)."""
+    when the library's data files are present, else none; True = half of them, and the data files must be
+    there; False or 0 = none; an int = at most that many."""
     from .prototypes import prototype_library_available
 
-    if prototypes is None or prototypes == "auto":
-        return (int(n) + 1) // 2 if prototype_library_available() else 0
-    if isinstance(prototypes, bool) or int(prototypes) < 0:
-        raise ExplorerInputError(f"prototypes must be 'auto' or a number >= 0, got {prototypes!r}")
-    return min(int(prototypes), int(n))
+    half = (int(n) + 1) // 2
+    if prototypes is None or (isinstance(prototypes, str) and prototypes == "auto"):
+        return half if prototype_library_available() else 0
+    if prototypes is True:
+        require_prototype_library()
+        return half
+    if prototypes is False:
+        return 0
+    try:
+        count = int(prototypes)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0 or count != prototypes:
+        raise ExplorerInputError(f"prototypes must be 'auto', True/False or a whole number >= 0, got {prototypes!r}")
+    if count:
+        require_prototype_library()
+    return min(count, int(n))
+
+
+def require_prototype_library() -> None:
+    """Clear error when the structure files the prototype library is built from are not in the data directory."""
+    from .config import data_dir
+    from .prototypes import prototype_library_available
+
+    if not prototype_library_available():
+        raise ExplorerInputError(f"known prototypes need mp_structures.csv.gz and wbm_structures.csv.gz in the data "
+                                 f"directory ({data_dir()}; set EXPLORER_DATA_DIR) — or ask for none "
+                                 "(prototypes=0, --prototypes 0 / --no-prototypes)")
 
 
 def find_prototypes(crystal, spacegroup: int, k: int, other_formulas_only: bool = False) -> list:
     """Up to ``k`` :class:`~explorer.prototypes.Prototype` s for an encoded initial structure: known structures
     of ``spacegroup`` with its stoichiometry pattern, its elements substituted in, scaled to its volume per atom
-    (Å³)."""
+    (Å³). A prototype that is the initial structure itself (within StructureMatcher tolerances; e.g. the user's
+    own known structure, asked for in its own space group) says so in ``same_as_reference`` and keeps its rank:
+    the space group asked for may be one the initial structure only nearly has."""
     from .prototypes import load_prototype_library
     from .representation import decode
 
@@ -283,44 +311,86 @@ def find_prototypes(crystal, spacegroup: int, k: int, other_formulas_only: bool 
     initial = decode(crystal.matrix, crystal.atomic_numbers)
     return load_prototype_library().query(crystal.atomic_numbers, spacegroup, k=k,
                                           volume_per_atom=initial.volume / len(initial),
-                                          other_formulas_only=other_formulas_only)
+                                          other_formulas_only=other_formulas_only, reference=initial)
 
 
-def relax_structures(structures: list, steps: int = RELAX_STEPS, fmax: float = 0.05,
+_POTENTIALS: dict = {}
+_POTENTIALS_LOCK = threading.Lock()
+
+
+def relaxation_potential(potential="m3gnet"):
+    """A loaded potential, kept for the next call (loading M3GNet takes seconds); a clear error when there is
+    none to load."""
+    from .relax import load_potential
+    from .relax.potentials import Potential
+
+    if isinstance(potential, Potential):
+        return potential
+    with _POTENTIALS_LOCK:
+        if str(potential) not in _POTENTIALS:
+            try:
+                _POTENTIALS[str(potential)] = load_potential(potential)
+            except ExplorerInputError as exc:
+                raise ExplorerInputError(f"{exc} — or leave the candidates unrelaxed (relax_steps=0, "
+                                         "--relax-steps 0)") from None
+        return _POTENTIALS[str(potential)]
+
+
+def relax_structures(structures: list, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX,
                      potential="m3gnet") -> list[tuple]:
-    """(structure, info) per input: relaxed (positions and cell) with the M3GNet potential in at most ``steps``
-    FIRE steps to ``fmax`` (eV/Å); info = {"status", "steps", "energy_per_atom" (eV/atom)}. A structure whose
-    relaxation fails comes back unchanged (its status says why)."""
+    """(structure, info) per input: relaxed (positions and cell) with the interatomic potential (M3GNet by
+    default) in at most ``steps`` FIRE steps to ``fmax`` (eV/Å); info = {"potential", "status", "steps",
+    "energy_per_atom" (eV/atom)}. A structure whose relaxation fails comes back unchanged (its status and
+    error say why)."""
     from .relax import relax
 
-    if steps < 0:
-        raise ExplorerInputError(f"relaxation steps must be >= 0, got {steps}")
+    check_relax_settings(steps, fmax)
     if not structures:
         return []
-    results = relax(structures, potential=potential, fmax=fmax, steps=int(steps), formation="none")
+    loaded = relaxation_potential(potential)
+    results = relax(structures, potential=loaded, fmax=fmax, steps=int(steps), formation="none")
     out = []
     for result, structure in zip(results, structures):
-        energy = result.energy_per_atom if math.isfinite(result.energy_per_atom) else None
-        info = {"status": result.status, "steps": result.steps, "energy_per_atom": energy}
+        energy = float(result.energy_per_atom) if math.isfinite(result.energy_per_atom) else None
+        info = {"potential": loaded.name, "status": result.status, "steps": int(result.steps),
+                "energy_per_atom": energy}
+        if result.error:
+            info["error"] = result.error
         out.append((result.structure if result.structure is not None else structure, info))
     return out
 
 
+def check_relax_settings(steps: int, fmax: float) -> None:
+    """Clear errors for relaxation settings: steps >= 0, fmax > 0 eV/Å."""
+    if int(steps) != steps or steps < 0:
+        raise ExplorerInputError(f"relaxation steps must be a whole number >= 0, got {steps}")
+    if not (math.isfinite(fmax) and fmax > 0):
+        raise ExplorerInputError(f"relaxation fmax must be > 0 eV/Å, got {fmax}")
+
+
 def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
            steps: int = 100, seed: int = 0, device: str = "auto", jitter: float = 0.02, snap: bool = False,
-           draws: int = 1, prototypes="auto", relax_steps: int = RELAX_STEPS):
+           draws: int = 1, prototypes="auto", relax_steps: int = RELAX_STEPS, relax_fmax: float = RELAX_FMAX,
+           potential="m3gnet"):
     """Candidates of the same composition as ``structure`` in ``spacegroup``, with a target formation-energy
     change ``energy_delta`` (eV/atom, negative = more stable).
 
-    The first candidates (``prototypes``: "auto" = up to half of ``n`` when the data directory holds the
-    structure files, an int = at most that many, 0 = none) are known structures of the requested space group
-    with the same stoichiometry pattern, the structure's elements substituted in (:mod:`explorer.prototypes`),
-    best first; their ``model`` is "prototype" and ``extra["prototype"]`` says where each came from. The rest
-    are sampled from the modification model. The regression model is deterministic: its samples start from
-    copies of the structure whose fractional coordinates are jittered by up to ``jitter`` (the first copy is
-    not jittered). ``draws > 1`` (sampling models): each sample is the best of that many (see
-    :func:`sample_best_modified`). ``relax_steps > 0``: every candidate is then relaxed with M3GNet (see
-    :func:`relax_structures`; ``extra["m3gnet"]`` holds its status and energy per atom); 0 = as sampled."""
+    The first candidates are known structures of the requested space group with the same stoichiometry
+    pattern, the structure's elements substituted in (:mod:`explorer.prototypes`), best first (ground-state
+    templates first; ``energy_delta`` does not enter their choice); their ``model`` is "prototype" and
+    ``extra["prototype"]`` says where each came from and whether it is the uploaded structure itself
+    (``same_as_reference``). How many: ``prototypes``
+    "auto" = up to half of ``n`` when the data directory holds the structure files, True = the same but the
+    files must be there, an int = at most that many, 0 = none.
+
+    The rest are sampled from the modification model. The regression model is deterministic: its samples
+    start from copies of the structure whose fractional coordinates are jittered by up to ``jitter`` (the first
+    copy is not jittered). ``draws > 1`` (sampling models): each sample is the best of that many (see
+    :func:`sample_best_modified`).
+
+    ``relax_steps > 0``: every candidate is then relaxed with ``potential`` (M3GNet; at most ``relax_steps``
+    FIRE steps to ``relax_fmax`` eV/Å, see :func:`relax_structures`; ``extra["relaxation"]`` holds the
+    potential, status and energy per atom); 0 = as sampled."""
     from .generation import check_energy, make_candidate
     from .representation import encode
     from .spacegroups import check_spacegroup
@@ -329,8 +399,8 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     energy_delta = check_energy(energy_delta)
     if int(n) < 1:
         raise ExplorerInputError(f"n must be >= 1, got {n}")
-    if int(relax_steps) < 0:
-        raise ExplorerInputError(f"relax_steps must be >= 0, got {relax_steps}")
+    check_relax_settings(relax_steps, relax_fmax)
+    slots = prototype_slots(n, prototypes)
     crystal = encode(structure)
     pipeline, entry = load_modification_pipeline(model, device)
     supported = set(entry.info.get("elements", []))
@@ -340,7 +410,7 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
 
         names = ", ".join(symbols()[z - 1] for z in unsupported)
         raise ExplorerInputError(f"the modification model was not trained on {names}; no support for this composition")
-    found = find_prototypes(crystal, spacegroup, prototype_slots(n, prototypes))
+    found = find_prototypes(crystal, spacegroup, slots)
     structures = [p.structure for p in found]
     count = int(n) - len(found)
     if count:
@@ -354,7 +424,8 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
         cond = make_conditions(species, np.full(count, spacegroup), np.full(count, energy_delta, np.float32), initial)
         structures += sample_best_modified(pipeline, cond, [crystal.atomic_numbers] * count, [spacegroup] * count,
                                            draws, int(steps), generator)
-    relaxed = relax_structures(structures, int(relax_steps)) if relax_steps else [(s, None) for s in structures]
+    relaxed = (relax_structures(structures, int(relax_steps), relax_fmax, potential) if relax_steps
+               else [(s, None) for s in structures])
     candidates = []
     for index, (result, info) in enumerate(relaxed):
         prototype = found[index] if index < len(found) else None
@@ -364,7 +435,7 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
         if prototype is not None:
             candidate.extra["prototype"] = prototype.origin()
         if info is not None:
-            candidate.extra["m3gnet"] = info
+            candidate.extra["relaxation"] = info
         candidates.append(candidate)
     return candidates
 
@@ -382,6 +453,9 @@ def evaluate_modification(csv_path, limit: int | None = None, model: str | None 
     sample (the best of ``draws``, see :func:`sample_best_modified`). ``prototype_share``: the fraction of
     pairs answered by a prototype. ``relax_steps > 0`` (as :func:`modify` does by default): every structure is
     relaxed with M3GNet (at most that many FIRE steps, fmax 0.05 eV/Å) before matching."""
+    check_relax_settings(relax_steps, RELAX_FMAX)
+    if prototypes:
+        require_prototype_library()
     from .data import process_rows, read_rows
     from .evaluation import match_metrics
     from .representation import CrystalMatrix, decode
@@ -417,7 +491,7 @@ def evaluate_modification(csv_path, limit: int | None = None, model: str | None 
         for k, structure in zip(chunk, samples):
             generated[k] = structure
     if relax_steps:
-        generated = [structure for structure, _ in relax_structures(generated, relax_steps)]
+        generated = [structure for structure, _ in relax_structures(generated, relax_steps, RELAX_FMAX)]
     return {
         **match_metrics(generated, targets, workers),
         "seconds": round(time.time() - started, 1),

@@ -58,6 +58,23 @@ def test_modify_writes_prototypes_first_then_samples(tmp_path):
     assert bad.returncode == 2 and "whole number" in bad.stderr
 
 
+def test_evaluate_modification_prints_one_json_object(tmp_path):
+    from crystal_fixtures import rock_salt_nacl, write_data_dir
+    from pymatgen.core import Lattice
+
+    data = write_data_dir(tmp_path / "data")
+    cscl_type_nacl = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    rows = [{"material_id": f"p{i}", "formula": "NaCl", "formation_energy_per_atom": e, "split": "test",
+             "cif": s.to(fmt="cif")} for i, (s, e) in enumerate([(rock_salt_nacl(), "-1.5"), (cscl_type_nacl, "-1.9")])]
+    csv_path = write_csv_gz(tmp_path / "pairs.csv.gz", rows)
+    result = run_cli("evaluate", "modification", "--csv", csv_path, "--steps", "2", "--relax-steps", "3",
+                     "--workers", "1", "--device", "cpu", "--json", cwd=tmp_path, env={"EXPLORER_DATA_DIR": str(data)})
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert METRIC_KEYS <= set(metrics) and metrics["n"] == 1 and metrics["relax_steps"] == 3
+    assert metrics["model"] == "mod-palette-cfm+prototypes" and metrics["prototype_share"] == 1.0
+
+
 def test_evaluate_generation_prints_one_json_object(tmp_path):
     csv_path = write_csv_gz(tmp_path / "tiny.csv.gz", tiny_rows())
     result = run_cli("evaluate", "generation", "--csv", csv_path, "--limit", "2", "--steps", "3", "--workers", "1",

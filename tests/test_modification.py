@@ -152,19 +152,40 @@ def test_modify_puts_known_prototypes_first(nacl, tiny_data_dir):
     first = candidates[0]
     assert first.extra["prototype"]["source_formula"] == "CsCl" and first.spacegroup_detected == 221
     assert first.formula == "NaCl" and first.valid
-    assert all(c.extra["m3gnet"]["steps"] <= 5 and c.extra["m3gnet"]["status"] for c in candidates)
-    assert first.extra["m3gnet"]["energy_per_atom"] < 0
+    assert all(c.extra["relaxation"]["steps"] <= 5 and c.extra["relaxation"]["status"] for c in candidates)
+    assert first.extra["relaxation"]["energy_per_atom"] < 0
+    assert first.extra["relaxation"]["potential"].startswith("M3GNet")
     unrelaxed = modify(nacl, 221, -0.1, n=1, steps=2, device="cpu", relax_steps=0)[0]
     assert unrelaxed.structure.volume / len(unrelaxed.structure) == pytest.approx(nacl.volume / len(nacl))
-    assert "m3gnet" not in unrelaxed.extra
+    assert "relaxation" not in unrelaxed.extra
+    # the uploaded structure itself (rock-salt NaCl is in the library) says so when it comes back
+    own = modify(nacl, 225, -0.1, n=2, steps=2, device="cpu", relax_steps=0)[0]
+    assert own.model == "prototype" and own.extra["prototype"]["same_as_reference"]
+    assert not first.extra["prototype"]["same_as_reference"]
     samples = modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=0, relax_steps=0)
     assert [c.model for c in samples] == ["mod-palette-cfm"] * 2
     by_method = modify(nacl, 221, -0.1, model="regression", n=1, device="cpu", prototypes=0, relax_steps=0)
     assert by_method[0].model == "mod-regression"  # the issue's --model regression|palette|cfm
-    with pytest.raises(ExplorerInputError, match="prototypes"):
-        modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=-1)
-    with pytest.raises(ExplorerInputError, match="relax_steps"):
+    for bad in (-1, "many", 1.5):
+        with pytest.raises(ExplorerInputError, match="prototypes"):
+            modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=bad)
+    with pytest.raises(ExplorerInputError, match="relaxation steps"):
         modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", relax_steps=-1)
+    with pytest.raises(ExplorerInputError, match="fmax"):
+        modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", relax_fmax=float("nan"))
+
+
+def test_modify_asked_for_prototypes_without_data_says_so(nacl, tmp_path, monkeypatch):
+    from explorer.errors import ExplorerInputError
+    from explorer.modification import evaluate_modification, modify
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
+    auto = modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", relax_steps=0)  # auto: the network only
+    assert [c.model for c in auto] == ["mod-palette-cfm"] * 2
+    with pytest.raises(ExplorerInputError, match="EXPLORER_DATA_DIR"):
+        modify(nacl, 221, -0.1, n=2, steps=2, device="cpu", prototypes=True, relax_steps=0)
+    with pytest.raises(ExplorerInputError, match="no-prototypes"):
+        evaluate_modification(tmp_path / "any.csv.gz")
 
 
 def test_evaluate_modification_uses_prototypes_of_other_formulas(tmp_path, tiny_data_dir):

@@ -41,6 +41,18 @@ SETTINGS = ("mode", "formula", "spacegroup", "energy", "model", "steps", "n", "s
 _POTENTIALS: dict[str, object] = {}
 _WARM_UP_LOCK = threading.Lock()
 _WARM_UP_STARTED = False
+_LIBRARY_THREAD: threading.Thread | None = None
+
+
+def _quietly(function):
+    """``function`` with its errors swallowed (for background preparation whose failure the user meets later,
+    with a clear message, when the result is needed)."""
+    def run():
+        try:
+            function()
+        except Exception:
+            pass
+    return run
 
 
 def warm_up_in_background(model: str | None = None) -> bool:
@@ -249,9 +261,11 @@ class ExplorerApp(pn.viewable.Viewer):
             lambda e: setattr(self, "modify_model", e.new if e.new in modification_models() else ""), "value")
         if models and self.modify_model not in models:
             self.modify_model = models[0]
+        available = prototype_library_available()
         self.prototypes_check = w.Checkbox.from_param(
-            self.param.use_prototypes, label="Include known prototypes of the space group (elements substituted)",
-            disabled=not prototype_library_available())
+            self.param.use_prototypes, disabled=not available,
+            label="Include known prototypes of the space group (elements substituted)" if available else
+            "Known prototypes: needs mp_structures + wbm_structures in the data directory")
         self.modify_button = w.Button(label="Modify structure", **button_style("primary"), sizing_mode="stretch_width")
         self.modify_button.on_click(lambda event: self.modify())
         self.modify_status = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
@@ -830,11 +844,22 @@ class ExplorerApp(pn.viewable.Viewer):
             self.upload_status.object = _message("error", f"{self.upload.filename}: {exc}")
             return
         self.original = structure
-        if self.use_prototypes and prototype_library_available():  # built once, before the Modify click
-            threading.Thread(target=load_prototype_library, daemon=True, name="prototype-library").start()
+        self._prepare_prototype_library()
         self.upload_status.object = _message("ok", f"{self.upload.filename}: {structure.composition.reduced_formula}, "
                                                    f"{len(structure)} atoms")
         self.save()
+
+    def _prepare_prototype_library(self) -> None:
+        """Build the prototype library in the background once, before the first Modify click needs it (a
+        failure shows up on that click)."""
+        global _LIBRARY_THREAD
+        if not self.use_prototypes or not prototype_library_available():
+            return
+        with _WARM_UP_LOCK:
+            if _LIBRARY_THREAD is None:
+                _LIBRARY_THREAD = threading.Thread(target=_quietly(load_prototype_library), daemon=True,
+                                                   name="prototype-library")
+                _LIBRARY_THREAD.start()
 
     @param.depends("original", watch=True)
     def _original_changed(self) -> None:
@@ -852,7 +877,8 @@ class ExplorerApp(pn.viewable.Viewer):
             return False
         structure = self.original
         settings = {"spacegroup": int(self.target_spacegroup), "delta": float(self.energy_change), "n": int(self.n),
-                    "steps": int(self.steps), "seed": int(self.seed), "relax_steps": int(self.relax_steps)}
+                    "steps": int(self.steps), "seed": int(self.seed), "relax_steps": int(self.relax_steps),
+                    "relax_fmax": float(self.relax_fmax)}
         if self.modify_model:
             settings["model"] = self.modify_model
         settings["prototypes"] = "auto" if self.use_prototypes else 0
@@ -868,7 +894,7 @@ class ExplorerApp(pn.viewable.Viewer):
                 candidates = explorer.modify(structure, settings["spacegroup"], settings["delta"], n=settings["n"],
                                              steps=settings["steps"], seed=settings["seed"], device="auto",
                                              prototypes=settings["prototypes"], relax_steps=settings["relax_steps"],
-                                             **extra)
+                                             relax_fmax=settings["relax_fmax"], **extra)
             except Exception as exc:
                 message = str(exc) if isinstance(exc, ExplorerInputError) else f"{type(exc).__name__}: {exc}"
                 self._dispatch(lambda: self._modify_finished(message, None))

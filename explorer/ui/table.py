@@ -36,7 +36,8 @@ def _number(value):
 
 def _modified_status(candidate: Candidate) -> str:
     if candidate.source():  # a known structure with the uploaded elements substituted in
-        return f"prototype {candidate.source()}"
+        same = (candidate.extra or {}).get("prototype", {}).get("same_as_reference")
+        return f"prototype {candidate.source()}" + (" = the uploaded structure" if same else "")
     return f"modified, ΔE {candidate.target_energy:+.2f}"
 
 
