@@ -4,7 +4,8 @@
 
 1. docs/app-generate.png: 16 TaWB6 candidates in the table, the 3D grid, the selected one, the hull;
 2. docs/app-relax.png: after relaxing the first ``--relax`` candidates (the points moved on the hull);
-3. docs/app-modify.png: Modify mode: an uploaded POSCAR (NaCl) and its modified candidates.
+3. docs/app-modify.png: Modify mode: an uploaded POSCAR (NaCl), target space group 221 (``--target``), and its
+   modified candidates (known prototypes first, then model samples, all relaxed). ``--only-modify``: this one only.
 Images are shrunk and palette-quantised so that they stay small in git.
 """
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from explorer.ui.browser import AppServer, Browser  # noqa: E402
+from explorer.ui.session import SessionStore  # noqa: E402
 
 NACL_POSCAR = "Na4 Cl4\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n4 4\ndirect\n" + "".join(
     f"{x} {y} {z}\n" for x, y, z in [(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0), (0.5, 0.5, 0.5),
@@ -43,10 +45,13 @@ def main() -> int:
     parser.add_argument("--relax", type=int, default=4, help="relax this many candidates for the second picture")
     parser.add_argument("--relax-steps", type=int, default=60)
     parser.add_argument("--out", default=str(REPO / "docs"))
+    parser.add_argument("--only-modify", action="store_true", help="take docs/app-modify.png only")
+    parser.add_argument("--target", type=int, default=221, help="target space group of the modify picture")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="explorer-shots-"))
+    SessionStore(work / "session").save({"target_spacegroup": args.target}, [])
     server = AppServer(work / "session")
     browser = None
     try:
@@ -54,48 +59,56 @@ def main() -> int:
         browser = Browser(work / "downloads", width=1500, height=1250)
         browser.open(server.url)
         browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 300)
-        browser.set_input("Number", args.n)
-        browser.set_input("Steps", args.steps)
-        time.sleep(1)
-        browser.click("button", "Generate candidates")
-        browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn === arguments[0]", 900,
-                         0.25, args.n)
-        time.sleep(4)  # novelty check, hull, WebGL frames
-        browser.screenshot(work / "generate.png")
-        shrink(work / "generate.png", out / "app-generate.png")
-
-        # relax the first few candidates (checkbox column of the table)
-        for i in range(args.relax):
-            browser.js("const boxes = window.__deep('.tabulator-row input[type=checkbox]');"
-                       "if (boxes[arguments[0]]) boxes[arguments[0]].click();", i)
-            time.sleep(0.3)
-        browser.set_input("max steps", args.relax_steps)
-        time.sleep(1)
-        browser.click("button", "Relax")
-        finished = r"return window.__deep('div', 'relaxed ').some(e => /relaxed \d+\/\d+ in/.test(e.textContent))"
-        browser.wait_for(finished, 1800, 1.0)
-        time.sleep(3)
-        browser.screenshot(work / "relax.png")
-        shrink(work / "relax.png", out / "app-relax.png")
-
-        browser.click("button", "Modify")
-        poscar = work / "POSCAR"
-        poscar.write_text(NACL_POSCAR)
-        browser.js("return window.__deep('input[type=file]')[0]").send_keys(str(poscar))
-        browser.wait_for("const s = (window.__explorer3d || {}).original; return s && s.drawn", 60)
-        browser.set_input("Steps", 20)
-        time.sleep(0.5)
-        browser.click("button", "Modify structure")
-        browser.wait_for("return window.__deep('div').some(e => /modified candidates|modification model/"
-                         ".test(e.textContent) && e.textContent.length < 400)", 600, 0.5)
-        time.sleep(4)
-        browser.screenshot(work / "modify.png")
-        shrink(work / "modify.png", out / "app-modify.png")
+        if not args.only_modify:
+            take_generate_and_relax(browser, args, work, out)
+        take_modify(browser, work, out)
     finally:
         if browser is not None:
             browser.quit()
         server.stop()
     return 0
+
+
+def take_generate_and_relax(browser, args, work: Path, out: Path) -> None:
+    browser.set_input("Number", args.n)
+    browser.set_input("Steps", args.steps)
+    time.sleep(1)
+    browser.click("button", "Generate candidates")
+    browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn === arguments[0]", 900,
+                     0.25, args.n)
+    time.sleep(4)  # novelty check, hull, WebGL frames
+    browser.screenshot(work / "generate.png")
+    shrink(work / "generate.png", out / "app-generate.png")
+
+    # relax the first few candidates (checkbox column of the table)
+    for i in range(args.relax):
+        browser.js("const boxes = window.__deep('.tabulator-row input[type=checkbox]');"
+                   "if (boxes[arguments[0]]) boxes[arguments[0]].click();", i)
+        time.sleep(0.3)
+    browser.set_input("max steps", args.relax_steps)
+    time.sleep(1)
+    browser.click("button", "Relax")
+    finished = r"return window.__deep('div', 'relaxed ').some(e => /relaxed \d+\/\d+ in/.test(e.textContent))"
+    browser.wait_for(finished, 1800, 1.0)
+    time.sleep(3)
+    browser.screenshot(work / "relax.png")
+    shrink(work / "relax.png", out / "app-relax.png")
+
+
+def take_modify(browser, work: Path, out: Path) -> None:
+    browser.click("button", "Modify")
+    poscar = work / "POSCAR"
+    poscar.write_text(NACL_POSCAR)
+    browser.js("return window.__deep('input[type=file]')[0]").send_keys(str(poscar))
+    browser.wait_for("const s = (window.__explorer3d || {}).original; return s && s.drawn", 60)
+    browser.set_input("Steps", 20)
+    time.sleep(0.5)
+    browser.click("button", "Modify structure")
+    browser.wait_for("return window.__deep('div').some(e => /modified candidates|modification model/"
+                     ".test(e.textContent) && e.textContent.length < 400)", 600, 0.5)
+    time.sleep(4)
+    browser.screenshot(work / "modify.png")
+    shrink(work / "modify.png", out / "app-modify.png")
 
 
 if __name__ == "__main__":

@@ -908,6 +908,11 @@ class ExplorerApp(pn.viewable.Viewer):
             self.wait("modify")
         return started
 
+    @param.depends("target_spacegroup", watch=True)
+    def _target_spacegroup_changed(self) -> None:  # e.g. restored from the session
+        if self.target_select.value != self.target_spacegroup:
+            self.target_select.value = self.target_spacegroup
+
     @param.depends("modify_model", watch=True)
     def _modify_model_changed(self) -> None:
         if self.modify_model in self.modify_model_select.options:

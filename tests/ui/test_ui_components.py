@@ -178,9 +178,11 @@ def test_app_generates_in_the_background_once(app, tmp_path):
     assert (tmp_path / "session.json").is_file()
     app.grid.view._handle_msg({"type": "click", "index": 1})
     assert app.focus == 1 and app.hull.selected == 1
+    app.target_spacegroup = 221
     # restart: a new app restores settings and candidates from the autosave
     again = ExplorerApp(session_dir=tmp_path, novelty=False)
     assert again.n == 2 and len(again.candidates) == 2
+    assert again.target_spacegroup == 221 and again.target_select.value == 221  # the widget shows it too
     assert again.candidates[1].structure == app.candidates[1].structure
 
 
