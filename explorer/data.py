@@ -201,6 +201,17 @@ def load_training_data(data_dir=None, splits=("train",), max_sites: int = MAX_SI
     return data.select(mask)
 
 
+def training_data_cached(data_dir=None) -> bool:
+    """Whether both training structure files are in the data directory and their processed arrays are cached
+    (so :func:`load_training_data` takes about a second, not minutes)."""
+    from .config import data_file
+
+    try:
+        return all(processed_cache_path(data_file(name, data_dir)).is_file() for name in TRAINING_FILES)
+    except Exception:  # no data directory, an unreadable file: not cached as far as we can tell
+        return False
+
+
 def cif_text(structure) -> str:
     """CIF text of a structure through pymatgen's export path."""
     return structure.to(fmt="cif")

@@ -57,3 +57,13 @@ def site_features(atomic_numbers: np.ndarray) -> np.ndarray:
     if z.size and (z.min() < 1 or z.max() > N_ELEMENTS):
         raise ExplorerInputError(f"atomic numbers must be in 1..{N_ELEMENTS}")
     return feature_matrix()[z - 1]
+
+
+def reduced_composition_key(atomic_numbers) -> tuple[tuple[int, int], ...]:
+    """The reduced composition as ((Z, count), ...), padding zeros ignored — a dictionary key that costs
+    microseconds (pymatgen's ``reduced_formula`` costs ~0.2 ms, seconds over the ~34k training structures)."""
+    z = np.asarray(atomic_numbers, dtype=np.int64)
+    z, counts = np.unique(z[z > 0], return_counts=True)
+    divisor = int(np.gcd.reduce(counts))
+    return tuple(zip(z.tolist(), (counts // divisor).tolist()))
+

@@ -21,12 +21,12 @@ import threading
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache, reduce
+from functools import lru_cache
 
 import numpy as np
 from pymatgen.core import Element, Structure
 
-from .elements import N_ELEMENTS, feature_matrix, symbols
+from .elements import N_ELEMENTS, feature_matrix, reduced_composition_key, symbols
 from .errors import ExplorerInputError
 from .representation import decode
 
@@ -60,12 +60,6 @@ class Prototype:
 def stoichiometry_pattern(atomic_numbers) -> tuple[int, ...]:
     """Sorted per-element site counts of a cell, e.g. (1, 2) for a 3-site AB2 cell."""
     return tuple(sorted(Counter(int(z) for z in atomic_numbers if z > 0).values()))
-
-
-def _reduced_key(atomic_numbers) -> tuple:
-    counts = Counter(int(z) for z in atomic_numbers if z > 0)
-    divisor = reduce(math.gcd, counts.values())
-    return tuple(sorted((z, n // divisor) for z, n in counts.items()))
 
 
 @lru_cache(maxsize=1)
@@ -121,7 +115,7 @@ class PrototypeLibrary:
     def _ground_states(data) -> np.ndarray:
         lowest = {}
         for i in range(len(data)):
-            key = _reduced_key(data.species[i])
+            key = reduced_composition_key(data.species[i])
             if key not in lowest or data.energy[i] < data.energy[lowest[key]]:
                 lowest[key] = i
         flags = np.zeros(len(data), dtype=bool)
@@ -153,6 +147,8 @@ class PrototypeLibrary:
         0.2 / 0.3 / 5°) keep their rank and say so in ``same_as_reference``."""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
+        from .evaluation import STRICT
+
         z = [int(v) for v in atomic_numbers if int(v) > 0]
         if not z:
             raise ExplorerInputError("no atoms to place")
@@ -161,16 +157,16 @@ class PrototypeLibrary:
         if volume_per_atom is not None and not (math.isfinite(volume_per_atom) and volume_per_atom > 0):
             raise ExplorerInputError(f"volume per atom must be a positive number of Å³, got {volume_per_atom}")
         rows = self.index.get((stoichiometry_pattern(z), int(spacegroup)), [])
-        own_formula = _reduced_key(z)
+        own_formula = reduced_composition_key(z)
         ranked = []
         for i in rows:
-            if other_formulas_only and _reduced_key(self.data.species[i]) == own_formula:
+            if other_formulas_only and reduced_composition_key(self.data.species[i]) == own_formula:
                 continue
             distance, mapping = best_substitution(self.data.species[i][: self.data.n_sites[i]], z)
             ranked.append((distance + (0.0 if self.ground_state[i] else NOT_GROUND_STATE_PENALTY), distance, i,
                            mapping))
         ranked.sort(key=lambda r: (r[0], r[2]))
-        matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)
+        matcher = StructureMatcher(**STRICT)
         names = symbols()
         kept: list[Prototype] = []
         for _, distance, i, mapping in ranked[:MAX_SCANNED]:
@@ -214,16 +210,12 @@ def load_prototype_library(data_dir=None) -> PrototypeLibrary:
 
 def prototype_library_ready(data_dir=None) -> bool:
     """Whether :func:`load_prototype_library` will be quick: built already in this process, or the processed
-    arrays of both structure files are cached on disk (the first build encodes every structure: ~4 min on
+    arrays of both structure files are cached on disk (the first build encodes every structure: 235 s on
     2 cores for the shared MP + WBM files)."""
     from .config import data_dir as resolve_data_dir
-    from .data import TRAINING_FILES, processed_cache_path
+    from .data import training_data_cached
 
-    folder = resolve_data_dir(data_dir)
-    if str(folder) in _LIBRARIES:
-        return True
-    return prototype_library_available(data_dir) and all(processed_cache_path(folder / name).is_file()
-                                                         for name in TRAINING_FILES)
+    return str(resolve_data_dir(data_dir)) in _LIBRARIES or training_data_cached(data_dir)
 
 
 def prototype_library_available(data_dir=None) -> bool:
