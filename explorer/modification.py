@@ -27,7 +27,6 @@ the generation model and learns what to take from the initial structure).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import defaultdict
 
@@ -314,26 +313,16 @@ def find_prototypes(crystal, spacegroup: int, k: int, other_formulas_only: bool 
                                           other_formulas_only=other_formulas_only, reference=initial)
 
 
-_POTENTIALS: dict = {}
-_POTENTIALS_LOCK = threading.Lock()
-
-
 def relaxation_potential(potential="m3gnet"):
-    """A loaded potential, kept for the next call (loading M3GNet takes seconds); a clear error when there is
-    none to load."""
-    from .relax import load_potential
-    from .relax.potentials import Potential
+    """The shared loaded potential (:func:`~explorer.relax.shared_potential`), with a clear error that says how
+    to do without one when there is none to load."""
+    from .relax import shared_potential
 
-    if isinstance(potential, Potential):
-        return potential
-    with _POTENTIALS_LOCK:
-        if str(potential) not in _POTENTIALS:
-            try:
-                _POTENTIALS[str(potential)] = load_potential(potential)
-            except ExplorerInputError as exc:
-                raise ExplorerInputError(f"{exc} — or leave the candidates unrelaxed (relax_steps=0, "
-                                         "--relax-steps 0)") from None
-        return _POTENTIALS[str(potential)]
+    try:
+        return shared_potential(potential)
+    except ExplorerInputError as exc:
+        raise ExplorerInputError(f"{exc} — or leave the candidates unrelaxed (relax_steps=0, "
+                                 "--relax-steps 0)") from None
 
 
 def relax_structures(structures: list, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX,

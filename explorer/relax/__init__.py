@@ -13,7 +13,14 @@ Heavy dependencies (matgl, torch, ASE, HoloViews) are imported when first used.
 from .batched import BatchEvaluator, relax_batched, supports_batching
 from .hull import HullAnalysis, HullRow, hull_analysis, hull_plot, reference_entries
 from .ml_references import MLReference, MLReferences
-from .potentials import FormationEnergyModel, Potential, PotentialSpec, load_formation_model, load_potential
+from .potentials import (
+    FormationEnergyModel,
+    Potential,
+    PotentialSpec,
+    load_formation_model,
+    load_potential,
+    shared_potential,
+)
 from .references import ElementalReferences
 from .relaxation import (
     ReferenceDone,
@@ -47,6 +54,7 @@ __all__ = [
     "irelax",
     "load_formation_model",
     "load_potential",
+    "shared_potential",
     "load_structure",
     "relax",
     "relax_batched",

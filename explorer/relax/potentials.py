@@ -21,6 +21,7 @@ import hashlib
 import logging
 import math
 import os
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -187,6 +188,21 @@ def load_potential(potential: str | os.PathLike | Potential | PotentialSpec | No
                      fingerprint=fingerprint, elements=_matgl_elements(model))
 
 
+_SHARED: dict[str, Potential] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_potential(potential: str | Potential = "m3gnet") -> Potential:
+    """:func:`load_potential` once per process and spec: the app's relaxations and ``explorer.modify`` reuse
+    the same loaded model (loading M3GNet takes seconds). A loaded :class:`Potential` is returned as is."""
+    if isinstance(potential, Potential):
+        return potential
+    with _SHARED_LOCK:
+        if str(potential) not in _SHARED:
+            _SHARED[str(potential)] = load_potential(potential)
+        return _SHARED[str(potential)]
+
+
 def _load_matgl_name(name: str, legacy: bool | None) -> Potential:
     """A model from matgl's model hub, through ``matgl.load_model`` (needs internet the first time)."""
     matgl = _import_matgl()
@@ -239,4 +255,5 @@ def load_formation_model(path: str | os.PathLike | None = None, models: str | os
     return FormationEnergyModel(model, path.name)
 
 
-__all__ = ["FormationEnergyModel", "Potential", "PotentialSpec", "load_formation_model", "load_potential"]
+__all__ = ["FormationEnergyModel", "Potential", "PotentialSpec", "load_formation_model", "load_potential",
+           "shared_potential"]

@@ -38,7 +38,6 @@ SETTINGS = ("mode", "formula", "spacegroup", "energy", "model", "steps", "n", "s
             "energy_change", "modify_model", "use_prototypes", "export_format", "export_relaxed", "relax_fmax",
             "relax_steps", "formation")
 
-_POTENTIALS: dict[str, object] = {}
 _WARM_UP_LOCK = threading.Lock()
 _WARM_UP_STARTED = False
 _LIBRARY_THREAD: threading.Thread | None = None
@@ -743,15 +742,13 @@ class ExplorerApp(pn.viewable.Viewer):
         last = [0.0]
 
         def work():
-            from ..relax import RelaxDone, RelaxStep, irelax, load_potential
+            from ..relax import RelaxDone, RelaxStep, irelax, shared_potential
 
             done = 0
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    potential = _POTENTIALS.get(settings["potential"])
-                    if potential is None:
-                        potential = _POTENTIALS[settings["potential"]] = load_potential(settings["potential"])
+                    potential = shared_potential(settings["potential"])
                     events = irelax(structures, potential=potential, fmax=settings["fmax"], steps=settings["steps"],
                                     formation=settings["formation"], labels=[f"#{i}" for i in chosen])
                     for event in events:

@@ -6,7 +6,7 @@ import pytest
 
 from explorer.config import models_dir
 from explorer.errors import ExplorerInputError
-from explorer.relax import load_potential, relax_one
+from explorer.relax import load_potential, relax_one, shared_potential
 
 
 def test_models_dir_resolution(tmp_path, monkeypatch):
@@ -21,6 +21,12 @@ def test_path_name_and_spec_load_the_same_weights(m3gnet, pes_path):
     again = load_potential(m3gnet.spec)  # what a worker process does
     assert by_path.fingerprint == by_name.fingerprint == again.fingerprint == m3gnet.fingerprint
     assert load_potential(m3gnet) is m3gnet
+
+
+def test_shared_potential_is_loaded_once(m3gnet, pes_path):
+    first = shared_potential(str(pes_path))
+    assert shared_potential(str(pes_path)) is first and first.fingerprint == m3gnet.fingerprint
+    assert shared_potential(m3gnet) is m3gnet
 
 
 def test_bad_potentials(tmp_path, eform_path):
