@@ -368,9 +368,9 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     pattern, the structure's elements substituted in (:mod:`explorer.prototypes`), best first (ground-state
     templates first; ``energy_delta`` does not enter their choice); their ``model`` is "prototype" and
     ``extra["prototype"]`` says where each came from and whether it is the uploaded structure itself
-    (``same_as_reference``). How many: ``prototypes``
-    "auto" = up to half of ``n`` when the data directory holds the structure files, True = the same but the
-    files must be there, an int = at most that many, 0 = none.
+    (``same_as_reference``). How many: ``prototypes`` "auto" = up to half of ``n`` when the data directory
+    holds the structure files, True = the same but the files must be there, an int = at most that many,
+    0 = none.
 
     The rest are sampled from the modification model. The regression model is deterministic: its samples
     start from copies of the structure whose fractional coordinates are jittered by up to ``jitter`` (the first

@@ -96,3 +96,14 @@ def write_data_dir(folder: Path) -> Path:
                  [{"material_id": "wbm-kbr", "formula": "KBr", "nsites": 8, "formation_energy_per_atom": "-1.9",
                    "split": "train", "cif": kbr.to(fmt="cif")}])
     return folder
+
+
+def write_polymorph_pairs_csv(path: Path) -> Path:
+    """A structure CSV.gz (test split) with one polymorph pair: rock-salt NaCl (-1.5 eV/atom) -> CsCl-type NaCl
+    (-1.9 eV/atom, Pm-3m), plus CsCl itself (no pair: one structure of its formula)."""
+    cscl_type_nacl = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    structures = [(rock_salt_nacl(), "-1.5"), (cscl_type_nacl, "-1.9"), (cesium_chloride(), "-2")]
+    rows = [{"material_id": f"p{i}", "formula": s.composition.reduced_formula, "formation_energy_per_atom": e,
+             "split": "test", "cif": s.to(fmt="cif")} for i, (s, e) in enumerate(structures)]
+    return write_csv_gz(path, rows)
+

@@ -59,14 +59,10 @@ def test_modify_writes_prototypes_first_then_samples(tmp_path):
 
 
 def test_evaluate_modification_prints_one_json_object(tmp_path):
-    from crystal_fixtures import rock_salt_nacl, write_data_dir
-    from pymatgen.core import Lattice
+    from crystal_fixtures import write_data_dir, write_polymorph_pairs_csv
 
     data = write_data_dir(tmp_path / "data")
-    cscl_type_nacl = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    rows = [{"material_id": f"p{i}", "formula": "NaCl", "formation_energy_per_atom": e, "split": "test",
-             "cif": s.to(fmt="cif")} for i, (s, e) in enumerate([(rock_salt_nacl(), "-1.5"), (cscl_type_nacl, "-1.9")])]
-    csv_path = write_csv_gz(tmp_path / "pairs.csv.gz", rows)
+    csv_path = write_polymorph_pairs_csv(tmp_path / "pairs.csv.gz")
     result = run_cli("evaluate", "modification", "--csv", csv_path, "--steps", "2", "--relax-steps", "3",
                      "--workers", "1", "--device", "cpu", "--json", cwd=tmp_path, env={"EXPLORER_DATA_DIR": str(data)})
     assert result.returncode == 0, result.stderr

@@ -189,16 +189,11 @@ def test_modify_asked_for_prototypes_without_data_says_so(nacl, tmp_path, monkey
 
 
 def test_evaluate_modification_uses_prototypes_of_other_formulas(tmp_path, tiny_data_dir):
-    from crystal_fixtures import cesium_chloride, rock_salt_nacl, write_csv_gz
-    from pymatgen.core import Lattice, Structure
+    from crystal_fixtures import write_polymorph_pairs_csv
 
     from explorer.modification import evaluate_modification
 
-    cscl_type_nacl = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    structures = [(rock_salt_nacl(), "-1.5"), (cscl_type_nacl, "-1.9"), (cesium_chloride(), "-2")]
-    rows = [{"material_id": f"p{i}", "formula": s.composition.reduced_formula, "formation_energy_per_atom": e,
-             "split": "test", "cif": s.to(fmt="cif")} for i, (s, e) in enumerate(structures)]
-    csv_path = write_csv_gz(tmp_path / "pairs.csv.gz", rows)
+    csv_path = write_polymorph_pairs_csv(tmp_path / "pairs.csv.gz")
     with_prototypes = evaluate_modification(csv_path, steps=2, device="cpu", workers=1, relax_steps=5)
     assert with_prototypes["n"] == 1 and with_prototypes["match_rate"] == 1.0
     assert with_prototypes["prototype_share"] == 1.0 and with_prototypes["model"] == "mod-palette-cfm+prototypes"
