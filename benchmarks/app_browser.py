@@ -28,8 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the headless-browser harness of the tests
 
-from explorer.ui.browser import AppServer, Browser, browser_available  # noqa: E402
+from browser_harness import AppServer, Browser, browser_available  # noqa: E402
 
 
 def main() -> int:
@@ -47,7 +48,8 @@ def main() -> int:
     import torch
 
     from explorer import default_model
-    from explorer.ui.app import ExplorerApp, device_label
+    from explorer.ui.app import device_label
+    from explorer.ui.generate import GeneratePanel
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="explorer-bench-"))
@@ -63,7 +65,7 @@ def main() -> int:
         browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 300)
         interactive = time.perf_counter() - start
         browser.set_input("Number", args.n)
-        steps = args.steps or ExplorerApp.param.steps.default
+        steps = args.steps or GeneratePanel.param.steps.default
         browser.set_input("Steps", steps)
         time.sleep(1.0)
         clicks, settled, polled, breakdowns = [], [], [], []

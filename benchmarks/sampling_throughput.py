@@ -20,9 +20,8 @@ from pathlib import Path
 import torch
 
 from explorer.config import data_file
-from explorer.evaluation import evaluation_conditions
-from explorer.generation import load_pipeline, sample_structures
-from explorer.pretrained import read_manifest
+from explorer.evaluation import evaluation_conditions, evaluation_requests
+from explorer.generators import available_models, get_generator
 
 
 def main() -> None:
@@ -39,15 +38,15 @@ def main() -> None:
     _, species, spacegroups, energies, _ = evaluation_conditions(
         data_file("mp_structures.csv.gz"), limit=args.batch, max_atoms=20, split="val")
     results = []
-    generation_models = [m["name"] for m in read_manifest()["models"] if m.get("task", "generation") == "generation"]
-    for name in args.models or generation_models:
-        pipeline, entry = load_pipeline(name, args.device)
-        sample_structures(pipeline, species, spacegroups, energies, steps=2, batch_size=args.batch)  # warm-up
+    requests = evaluation_requests(species, spacegroups, energies)
+    for name in args.models or available_models("generation"):
+        generator = get_generator(name, task="generation")
+        generator.sample_structures(requests, steps=2, device=args.device, batch_size=args.batch)  # warm-up
         times = []
         for repeat in range(args.repeats):
             start = time.perf_counter()
-            sample_structures(pipeline, species, spacegroups, energies, steps=args.steps, seed=repeat,
-                              batch_size=args.batch)
+            generator.sample_structures(requests, steps=args.steps, seed=repeat, device=args.device,
+                                        batch_size=args.batch)
             times.append(time.perf_counter() - start)
         seconds = statistics.median(times)
         results.append({"model": name, "structures_per_s": round(args.batch / seconds, 2),

@@ -9,11 +9,19 @@ Public API::
                                                    energies="-0.6:-0.4:0.05", out="run"))
 """
 
+from .candidates import Candidate
 from .errors import ExplorerInputError
 from .evaluation import evaluate_generation
-from .generation import Candidate, generate, parse_formula
+from .generation import generate, generation_request, parse_formula
+from .generators import (
+    GenerationRequest,
+    Generator,
+    available_models,
+    default_model,
+    get_generator,
+    list_generators,
+)
 from .modification import evaluate_modification, modify
-from .pretrained import available_models, default_model, load_pretrained
 from .prototypes import Prototype, PrototypeLibrary, load_prototype_library
 from .representation import CrystalMatrix, decode, encode, symmetrize
 from .screening import ScreenCandidate, ScreenConfig, ScreenResult, iscreen, screen
@@ -24,6 +32,8 @@ __all__ = [
     "Candidate",
     "CrystalMatrix",
     "ExplorerInputError",
+    "GenerationRequest",
+    "Generator",
     "Prototype",
     "PrototypeLibrary",
     "ScreenCandidate",
@@ -36,8 +46,10 @@ __all__ = [
     "evaluate_generation",
     "evaluate_modification",
     "generate",
+    "generation_request",
+    "get_generator",
     "iscreen",
-    "load_pretrained",
+    "list_generators",
     "load_prototype_library",
     "modify",
     "parse_formula",

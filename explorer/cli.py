@@ -16,38 +16,74 @@ import sys
 from pathlib import Path
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad arguments in one line (exit code 2), without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+EXPORT_FORMATS = {"cif": "cif", "poscar": "poscar"}
+DRAWS_HELP = ("sample this many per candidate and keep the one that best meets the conditions (valid, requested "
+              "space group detected); costs DRAWS times the sampling")
+
+
+def _parent(build) -> argparse.ArgumentParser:
+    """An argparse parent parser (options shared by several subcommands) filled by ``build(parser)``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    build(parser)
+    return parser
+
+
+def _sampling_options(parser) -> None:
+    parser.add_argument("--model", default=None, help="registered model name (default: the task's best on "
+                        "validation; `explorer models` lists them)")
+    parser.add_argument("--steps", type=int, default=100, help="sampler steps (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
+
+
+def _output_options(parser) -> None:
+    parser.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS), help="structure file format")
+    parser.add_argument("--snap", action="store_true", help="refine results onto the requested space group")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+
+
+def _csv_options(parser) -> None:
+    parser.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
+    parser.add_argument("--limit", type=int, default=None, help="first N usable rows (modification: pairs)")
+    parser.add_argument("--split", default=None, help="only rows whose 'split' column has this value (e.g. test)")
+    parser.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
+
+
+def _training_options(parser) -> None:
+    parser.add_argument("--dim", type=int, default=128, help="transformer width / UNet base channels")
+    parser.add_argument("--depth", type=int, default=4, help="transformer blocks / UNet res blocks per level")
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--max-steps", type=int, default=20000)
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
+
+
 def _add_train(sub) -> None:
+    shared = _parent(_training_options)
     train = sub.add_parser("train", help="train a model (never in CI)").add_subparsers(
         dest="task", required=True, parser_class=OneLineParser)
-    gen = train.add_parser("generation", help="train a conditional generation model")
+    gen = train.add_parser("generation", parents=[shared], help="train a conditional generation model")
     gen.add_argument("--method", default="cfm-uniform", choices=["ddpm", "cfm-normal", "cfm-uniform"])
     gen.add_argument("--arch", default="transformer", choices=["transformer", "unet1d", "unet1d-paper"])
-    gen.add_argument("--dim", type=int, default=128, help="transformer width / UNet base channels")
-    gen.add_argument("--depth", type=int, default=4, help="transformer blocks / UNet res blocks per level")
-    gen.add_argument("--heads", type=int, default=4)
-    gen.add_argument("--batch-size", type=int, default=64)
-    gen.add_argument("--lr", type=float, default=5e-4)
-    gen.add_argument("--max-steps", type=int, default=20000)
-    gen.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
-    gen.add_argument("--threads", type=int, default=None)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--data-dir", default=None)
-    gen.add_argument("--out", required=True, help="run directory (resumed when it holds a checkpoint)")
     gen.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
-    mod = train.add_parser("modification", help="train a conditional modification model (polymorph pairs)")
+    mod = train.add_parser("modification", parents=[shared],
+                           help="train a conditional modification model (polymorph pairs)")
     mod.add_argument("--method", default="regression", choices=["regression", "palette", "cfm", "palette-cfm"])
     mod.add_argument("--arch", default="transformer", choices=["transformer", "unet1d"])
-    mod.add_argument("--dim", type=int, default=128)
-    mod.add_argument("--depth", type=int, default=4)
-    mod.add_argument("--heads", type=int, default=4)
-    mod.add_argument("--batch-size", type=int, default=64)
-    mod.add_argument("--lr", type=float, default=5e-4)
-    mod.add_argument("--max-steps", type=int, default=20000)
-    mod.add_argument("--minutes", type=float, default=None)
-    mod.add_argument("--threads", type=int, default=None)
-    mod.add_argument("--seed", type=int, default=0)
-    mod.add_argument("--data-dir", default=None)
-    mod.add_argument("--out", required=True)
     mod.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file "
                      "(palette-cfm: also from the cfm-normal generation model)")
     mod.add_argument("--warmup-steps", type=int, default=500)
@@ -67,7 +103,7 @@ def _model_config(args, with_initial: bool = False) -> dict:
 
 def cmd_train(args) -> int:
     from .data import load_training_data
-    from .training import TrainConfig, train_generation, train_modification
+    from .generators.matrix.training import TrainConfig, train_generation, train_modification
 
     config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
@@ -80,111 +116,78 @@ def cmd_train(args) -> int:
     return 0
 
 
-EXPORT_FORMATS = {"cif": "cif", "poscar": "poscar"}
+def _add_models(sub) -> None:
+    models = sub.add_parser("models", help="list the registered models: family, task, conditions, metrics")
+    models.add_argument("--task", default=None, choices=["generation", "modification"], help="only this task")
+    models.add_argument("--json", action="store_true", help="print them as one JSON list (the last line)")
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports bad arguments in one line (exit code 2), without the usage block."""
+def cmd_models(args) -> int:
+    from .generators import list_generators
 
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-DRAWS_HELP = ("sample this many per candidate and keep the one that best meets the conditions (valid, requested "
-              "space group detected); costs DRAWS times the sampling")
+    models = list_generators(args.task)
+    if args.json:
+        print(json.dumps(models))
+        return 0
+    print(f"{'name':<20} {'family':<8} {'task':<13} {'parameters':>10}  {'val strict/loose':<17} conditions")
+    for m in models:
+        val = m["metrics"].get("val", {})
+        rates = (f"{val['match_rate']:.3f} / {val['match_rate_loose']:.3f}"
+                 if "match_rate" in val and "match_rate_loose" in val else "-")
+        print(f"{m['name']:<20} {m['family']:<8} {m['task']:<13} {m['parameters'] or 0:>10,}  {rates:<17} "
+              f"{', '.join(m['conditions'])}")
+    return 0
 
 
 def _add_generate(sub) -> None:
-    gen = sub.add_parser("generate", help="sample candidate structures for a formula, space group and energy")
+    gen = sub.add_parser("generate", parents=[_parent(_sampling_options), _parent(_output_options)],
+                         help="sample candidate structures for a formula, space group and energy")
     gen.add_argument("--formula", required=True, help="cell contents, e.g. TaWB6 or Ta2W2B12")
-    gen.add_argument("--spacegroup", required=True, help="international number 1..230")
-    gen.add_argument("--energy", required=True, help="target formation energy, eV/atom")
+    gen.add_argument("--spacegroup", default=None, help="international number 1..230")
+    gen.add_argument("--energy", default=None, help="target formation energy, eV/atom")
+    gen.add_argument("--wyckoff", default=None,
+                     help="symmetry-inequivalent sites per element, e.g. Na:1,Cl:1 (only models that take it)")
     gen.add_argument("--n", type=int, default=16, help="number of candidates")
-    gen.add_argument("--model", default=None, help="shipped model name (default: best on validation)")
-    gen.add_argument("--steps", type=int, default=100, help="sampling steps")
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    gen.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS), help="structure file format")
-    gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
-    gen.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
-    gen.add_argument("--out", required=True, help="output directory")
-    gen.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
 
 def _add_modify(sub) -> None:
-    mod = sub.add_parser("modify", help="turn a structure into another polymorph (target space group, energy change)")
+    mod = sub.add_parser("modify", parents=[_parent(_sampling_options), _parent(_output_options)],
+                         help="turn a structure into another polymorph (target space group, energy change)")
     mod.add_argument("--structure", required=True, help="CIF or POSCAR file of the initial structure")
     mod.add_argument("--spacegroup", required=True, help="target international number 1..230")
     mod.add_argument("--energy-delta", required=True, help="target formation-energy change, eV/atom (< 0: more stable)")
-    mod.add_argument("--model", default=None, help="shipped modification model, or its method: regression, palette, "
-                     "cfm, palette-cfm (default: best on validation)")
     mod.add_argument("--n", type=int, default=8)
-    mod.add_argument("--steps", type=int, default=100)
-    mod.add_argument("--seed", type=int, default=0)
-    mod.add_argument("--device", default="auto")
-    mod.add_argument("--format", default="cif", choices=sorted(EXPORT_FORMATS))
-    mod.add_argument("--snap", action="store_true", help="refine results onto the requested space group")
-    mod.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
     mod.add_argument("--prototypes", default="auto",
                      help="how many candidates may be known prototypes of the space group with your elements "
                           "substituted in: auto (half of --n when the data directory is there) or a number (0: none)")
     mod.add_argument("--relax-steps", type=int, default=300,
                      help="relax the candidates with M3GNet (at most this many FIRE steps); 0 = no")
     mod.add_argument("--relax-fmax", type=float, default=0.05, help="relaxation force criterion, eV/Å")
-    mod.add_argument("--out", required=True)
-    mod.add_argument("--json", action="store_true")
 
 
 def _add_evaluate(sub) -> None:
-    evaluate = sub.add_parser("evaluate", help="measure a shipped model").add_subparsers(
+    evaluate = sub.add_parser("evaluate", help="measure a registered model").add_subparsers(
         dest="task", required=True, parser_class=OneLineParser)
-    gen = evaluate.add_parser("generation", help="match rate of one sample per CSV row against its structure")
-    gen.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
-    gen.add_argument("--limit", type=int, default=None, help="first N usable rows")
+    csv, sampling = _parent(_csv_options), _parent(_sampling_options)
+    gen = evaluate.add_parser("generation", parents=[csv, sampling],
+                              help="match rate of one sample per CSV row against its structure")
     gen.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
-    gen.add_argument("--split", default=None, help="only rows whose 'split' column has this value (e.g. test)")
-    gen.add_argument("--model", default=None)
-    gen.add_argument("--steps", type=int, default=100)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--device", default="auto")
     gen.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
     gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
-    gen.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
-    gen.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
-    mod = evaluate.add_parser("modification", help="match rate of modified polymorphs against the lowest one")
-    mod.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
-    mod.add_argument("--limit", type=int, default=None, help="first N pairs")
-    mod.add_argument("--split", default=None)
-    mod.add_argument("--model", default=None)
-    mod.add_argument("--steps", type=int, default=100)
-    mod.add_argument("--seed", type=int, default=0)
-    mod.add_argument("--device", default="auto")
+    mod = evaluate.add_parser("modification", parents=[csv, sampling],
+                              help="match rate of modified polymorphs against the lowest one")
     mod.add_argument("--workers", type=int, default=None)
-    mod.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
     mod.add_argument("--no-prototypes", dest="prototypes", action="store_false",
                      help="model samples only (default: the best known prototype of the target's space group, "
                           "from other formulas, where there is one)")
     mod.add_argument("--relax-steps", type=int, default=300,
                      help="relax every structure with M3GNet (at most this many FIRE steps) before matching, as "
                           "`explorer modify` does; 0 = match them as sampled")
-    mod.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
-    _add_evaluate_fidelity(evaluate)
-
-
-def _add_evaluate_fidelity(evaluate) -> None:
-    fid = evaluate.add_parser("fidelity", help="formation energy of relaxed samples (M3GNet) against the target")
-    fid.add_argument("--csv", required=True, help="CSV(.gz) with 'cif' and 'formation_energy_per_atom' columns")
-    fid.add_argument("--limit", type=int, default=None, help="first N usable rows")
+    fid = evaluate.add_parser("fidelity", parents=[csv, sampling, _parent(_potential_options)],
+                              help="formation energy of relaxed samples (M3GNet) against the target")
     fid.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
-    fid.add_argument("--split", default=None, help="only rows whose 'split' column has this value (e.g. test)")
-    fid.add_argument("--model", default=None)
-    fid.add_argument("--steps", type=int, default=100, help="sampling steps")
-    fid.add_argument("--seed", type=int, default=0)
-    fid.add_argument("--device", default="auto", help="device for sampling (relaxation runs on the CPU)")
     fid.add_argument("--relax-steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
     fid.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
-    _add_potential_options(fid)
-    fid.add_argument("--json", action="store_true", help="(default) print the metrics as one JSON line")
 
 
 def cmd_evaluate_fidelity(args) -> int:
@@ -195,34 +198,53 @@ def cmd_evaluate_fidelity(args) -> int:
 
     if args.threads < 1 or args.batch_size < 1:
         raise ExplorerInputError("--threads and --batch-size must be >= 1")
+    if args.draws != 1:
+        raise ExplorerInputError("evaluate fidelity takes one sample per row (--draws 1)")
     torch.set_num_threads(args.threads)
     report = evaluate_fidelity(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
                                steps=args.steps, seed=args.seed, device=args.device, split=args.split,
                                relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
                                batch_size=args.batch_size, callback=_progress_bar("relaxing", 0))
-    print(json.dumps(report.as_dict()))
+    print(json.dumps(report.summary()))
     return 0
+
+
+def _wyckoff(text: str | None) -> dict | None:
+    """'Na:1,Cl:1' -> {'Na': 1, 'Cl': 1} (symmetry-inequivalent sites per element)."""
+    from .errors import ExplorerInputError
+
+    if text is None:
+        return None
+    out = {}
+    for part in text.split(","):
+        element, _, count = part.partition(":")
+        try:
+            out[element.strip()] = int(count)
+        except ValueError:
+            raise ExplorerInputError(f"--wyckoff expects ELEMENT:SITES,... (e.g. Na:1,Cl:1), got {text!r}") from None
+    return out
 
 
 def cmd_generate(args) -> int:
     from .generation import generate
 
-    progress = _progress_bar("sampling", args.n * max(1, args.draws))
     candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=args.model,
                           steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
-                          draws=args.draws, callback=progress)
+                          draws=args.draws, callback=_progress_bar("sampling", 0, unit="step"),
+                          wyckoff=_wyckoff(args.wyckoff))
     return _write_candidates(candidates, args)
 
 
 def cmd_modify(args) -> int:
-    from .data import read_structure
     from .modification import modify
+    from .structure_io import read_structure
 
     structure = read_structure(args.structure)
     candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
                         steps=args.steps, seed=args.seed, device=args.device, snap=args.snap, draws=args.draws,
                         prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
-                        relax_steps=args.relax_steps, relax_fmax=args.relax_fmax)
+                        relax_steps=args.relax_steps, relax_fmax=args.relax_fmax,
+                        callback=_progress_bar("sampling", 0, unit="step"))
     return _write_candidates(candidates, args)
 
 
@@ -289,16 +311,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _progress_bar(desc: str, total: int):
-    """Progress callback; the bar is created on the first update, so that input errors raised before
-    sampling starts leave stderr with nothing but the one-line error message."""
+def _progress_bar(desc: str, total: int, unit: str = "structure"):
+    """Progress callback ``(done, total)``; the bar is created on the first update, so that input errors raised
+    before sampling starts leave stderr with nothing but the one-line error message."""
     from tqdm import tqdm
 
     bars = []
 
     def update(done, _total):
         if not bars:
-            bars.append(tqdm(total=total or _total, desc=desc, unit="structure", leave=False))
+            bars.append(tqdm(total=total or _total, desc=desc, unit=unit, leave=False))
         bar = bars[0]
         bar.update(done - bar.n)
         if done >= _total:
@@ -308,10 +330,10 @@ def _progress_bar(desc: str, total: int):
 
 
 def _add_relax(sub) -> None:
-    relax = sub.add_parser("relax", help="relax structures with an interatomic potential (M3GNet by default)")
+    relax = sub.add_parser("relax", parents=[_parent(_potential_options)],
+                           help="relax structures with an interatomic potential (M3GNet by default)")
     relax.add_argument("files", nargs="+", metavar="FILE", help="structure files (CIF, POSCAR, ...)")
     relax.add_argument("--out", required=True, help="output directory for the relaxed CIFs and results.csv")
-    _add_potential_options(relax)
     relax.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
     relax.add_argument("--steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
     relax.add_argument("--workers", type=int, default=1, help="processes relaxing in parallel (default 1)")
@@ -322,14 +344,14 @@ def _add_relax(sub) -> None:
 
 
 def _add_hull(sub) -> None:
-    hull = sub.add_parser("hull", help="energy above the convex hull of candidate structures")
+    hull = sub.add_parser("hull", parents=[_parent(_potential_options)],
+                          help="energy above the convex hull of candidate structures")
     hull.add_argument("files", nargs="+", metavar="FILE", help="candidate structure files (CIF, POSCAR, ...)")
     hull.add_argument("--chemsys", required=True, help="chemical system, e.g. Ta-W-B")
     hull.add_argument("--reference", default="mp", choices=["mp", "elements", "ml"],
                       help="hull references: Materials Project entries + elements (default), elements only, "
                            "or ml: the system's MP and WBM structures relaxed with --potential (cached)")
     hull.add_argument("--out", required=True, help="output directory for hull.csv and hull.html")
-    _add_potential_options(hull)
     hull.add_argument("--formation", default="references", choices=["references", "eform"],
                       help="candidate formation energy: potential energy minus elemental references "
                            "(default) or the M3GNet Eform model")
@@ -343,7 +365,7 @@ def _add_hull(sub) -> None:
     hull.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
 
-def _add_potential_options(parser) -> None:
+def _potential_options(parser) -> None:
     parser.add_argument("--potential", default="m3gnet",
                         help="m3gnet (default; CHGNet when no M3GNet weights are found), chgnet, a matgl model "
                              "directory or a matgl model name")
@@ -382,34 +404,21 @@ def _output_names(files: list[str]) -> list[str]:
 def _run_relaxations(items, labels, args, formation: str, steps: int, workers: int = 1) -> list:
     """RelaxResults of ``items`` (input order) with a progress bar on stderr."""
     import torch
-    from tqdm import tqdm
 
-    from .relax import ReferenceDone, RelaxDone, RelaxStep, irelax, load_potential
+    from .relax import RelaxDone, irelax, load_potential
 
     torch.set_num_threads(args.threads)
     potential = load_potential(args.potential)
-    bars = []
-
-    def bar():
-        if not bars:
-            bars.append(tqdm(total=len(items), desc="relaxing", unit="structure", leave=False))
-        return bars[0]
-
+    show, close = _relaxation_progress(len(items))
     results = {}
     try:
         for event in irelax(items, potential=potential, fmax=args.fmax, steps=steps, workers=workers,
                             formation=formation, labels=labels, batch_size=args.batch_size):
-            if isinstance(event, RelaxStep):
-                bar().set_postfix_str(f"{Path(event.label).name} step {event.step} "
-                                      f"E {event.energy_per_atom:.4f} eV/atom fmax {event.fmax:.3f}")
-            elif isinstance(event, ReferenceDone):
-                bar().set_postfix_str(f"elemental reference {event.element}: {event.energy_per_atom:.4f} eV/atom")
-            elif isinstance(event, RelaxDone):
+            show(event)
+            if isinstance(event, RelaxDone):
                 results[event.index] = event.result
-                bar().update(1)
     finally:
-        if bars:
-            bars[0].close()
+        close()
     return [results[i] for i in sorted(results)]
 
 
@@ -447,101 +456,86 @@ def cmd_relax(args) -> int:
     return 0 if any(r["status"] != "failed" for r in rows) else 1
 
 
-def _hull_references(elements, args) -> list:
-    """Reference entries of the hull; in ``ml`` mode the system's MP/WBM structures relaxed with --potential
-    (progress bar on stderr)."""
-    from .errors import ExplorerInputError
-    from .relax.hull import reference_entries
+def _relaxation_progress(total: int | None = None):
+    """``(show(event), close())``: :func:`~explorer.relax.irelax` events on a progress bar on stderr (created at
+    the first event); ``total``: structures to relax (default: from the first finished one)."""
+    from tqdm import tqdm
 
-    if args.reference != "ml":
-        return reference_entries(elements, args.reference, args.data_dir)
-    if args.formation != "references":
-        raise ExplorerInputError("--reference ml needs --formation references (candidates and references "
-                                 "from the same potential)")
-    import torch
+    from .relax import ReferenceDone, RelaxDone, RelaxStep
 
-    torch.set_num_threads(args.threads)
-    progress = _progress_bar("relaxing hull references", 0)
-    return reference_entries(elements, "ml", args.data_dir, potential=args.potential,
-                             max_structures=args.max_structures, fmax=args.fmax, steps=args.steps,
-                             batch_size=args.batch_size, callback=progress)
+    bars = []
+
+    def bar():
+        if not bars:
+            bars.append(tqdm(total=total, desc="relaxing", unit="structure", leave=False))
+        return bars[0]
+
+    def show(event) -> None:
+        if isinstance(event, RelaxStep):
+            bar().set_postfix_str(f"{Path(event.label).name} step {event.step} "
+                                  f"E {event.energy_per_atom:.4f} eV/atom fmax {event.fmax:.3f}")
+        elif isinstance(event, ReferenceDone):
+            bar().set_postfix_str(f"elemental reference {event.element}: {event.energy_per_atom:.4f} eV/atom")
+        elif isinstance(event, RelaxDone):
+            if bar().total != event.total:
+                bar().total = event.total
+            bar().update(1)
+
+    def close() -> None:
+        if bars:
+            bars[0].close()
+
+    return show, close
 
 
 def cmd_hull(args) -> int:
-    import csv
     import time
 
+    import torch
+
+    from .elements import parse_chemsys
     from .errors import ExplorerInputError
-    from .relax import hull_analysis, load_structure
-    from .relax.hull import parse_chemsys, save_plot
+    from .relax import hull_figure, place_on_hull, save_plot
 
     start = time.perf_counter()
-    elements = parse_chemsys(args.chemsys)
+    parse_chemsys(args.chemsys)
     _check_relax_args(args)
-    entries = _hull_references(elements, args)  # fail fast on a missing data file or bad mode
-    rows: dict[int, dict] = {}
-    items, labels, positions = [], [], []
-    for i, name in enumerate(args.files):
-        try:
-            structure = load_structure(name)
-        except ExplorerInputError as exc:
-            rows[i] = {"label": name, "status": "failed", "error": str(exc)}
-            continue
-        outside = sorted({e.symbol for e in structure.composition} - set(elements))
-        if outside:
-            rows[i] = {"label": name, "formula": structure.composition.reduced_formula, "status": "failed",
-                       "error": f"{', '.join(outside)} not in the chemical system {args.chemsys}"}
-            continue
-        items.append(structure)
-        labels.append(name)
-        positions.append(i)
-    results = _run_relaxations(items, labels, args, args.formation, args.steps if args.relax else 0) if items else []
-    placed = []
-    for i, result in zip(positions, results):
-        row = {"label": result.label, "formula": None, "status": result.status, "error": result.error,
-               "energy_per_atom": result.summary()["energy_per_atom"]}
-        if result.structure is not None:
-            row["formula"] = result.structure.composition.reduced_formula
-        if not args.relax and result.status == "unconverged":
-            row["status"], row["error"] = "ok", ""  # a single-point evaluation is not meant to converge
-        if result.formation_energy_per_atom is None and row["status"] != "failed":
-            row["status"], row["error"] = "failed", "no formation energy (missing elemental reference?)"
-        if row["status"] != "failed":
-            placed.append((i, result))
-        rows[i] = row
-    analysis = hull_analysis([(r.label, r.structure.composition, r.formation_energy_per_atom) for _, r in placed],
-                             elements, args.reference, args.data_dir, entries=entries)
-    for (i, _), hull_row in zip(placed, analysis.candidates):
-        rows[i].update(hull_row.summary())
+    if args.reference == "ml" and args.formation != "references":
+        raise ExplorerInputError("--reference ml needs --formation references (candidates and references "
+                                 "from the same potential)")
+    torch.set_num_threads(args.threads)
+    show, close = _relaxation_progress()
+    try:
+        report = place_on_hull(args.files, args.chemsys, reference=args.reference, data=args.data_dir,
+                               potential=args.potential, formation=args.formation, relax=args.relax,
+                               fmax=args.fmax, steps=args.steps, batch_size=args.batch_size,
+                               max_structures=args.max_structures, callback=show,
+                               reference_callback=_progress_bar("relaxing hull references", 0))
+    finally:
+        close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = [rows[i] for i in sorted(rows)]
-    columns = ["label", "formula", "status", "energy_per_atom", "formation_energy_per_atom", "e_above_hull",
-               "decomposition", "error"]
-    with open(out / "hull.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(table)
-    save_plot(analysis.plot(), out / "hull.html")
-    summary = {"chemsys": "-".join(elements), "reference": args.reference, "candidates": table,
-               "csv": str(out / "hull.csv"), "html": str(out / "hull.html"),
+    report.write_csv(out / "hull.csv")
+    save_plot(hull_figure(report.analysis), out / "hull.html")
+    summary = {**report.summary(), "csv": str(out / "hull.csv"), "html": str(out / "hull.html"),
                "seconds": round(time.perf_counter() - start, 2)}
     if args.json:
         print(json.dumps(summary))
     else:
-        for row in table:
+        for row in report.rows:
             if row["status"] == "failed":
                 print(f"{row['label']}: failed ({row['error']})")
             else:
                 print(f"{row['label']}: {row['formula']} E_f {row['formation_energy_per_atom']:.4f} eV/atom, "
                       f"{row['e_above_hull']:.4f} eV/atom above hull ({row['decomposition']})")
         print(f"wrote {out / 'hull.csv'} and {out / 'hull.html'}")
-    return 0 if placed else 1
+    return 0 if report.placed else 1
 
 
 def _add_screen(sub) -> None:
-    scr = sub.add_parser("screen", help="screen a grid of formulas x space groups x energies: generate, "
-                                        "pre-relax, rank by energy above hull (resumable)")
+    scr = sub.add_parser("screen", parents=[_parent(_potential_options)],
+                         help="screen a grid of formulas x space groups x energies: generate, pre-relax, rank by "
+                              "energy above hull (resumable)")
     # let values such as -0.6:-0.4:0.05 or -0.5,-0.4 through as values, not as options
     scr._negative_number_matcher = re.compile(r"^-\d*\.?\d+(?:[:,]-?\d*\.?\d+)*$")
     scr.add_argument("--formula", action="append", required=True, help="cell contents, e.g. TaWB6 (repeatable)")
@@ -568,7 +562,6 @@ def _add_screen(sub) -> None:
     scr.add_argument("--keep-incompatible", action="store_true",
                      help="also run listed space groups whose Wyckoff positions cannot hold the formula")
     scr.add_argument("--device", default="auto", help="generation device: auto (CUDA when present), cpu or cuda")
-    _add_potential_options(scr)
     scr.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
     scr.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
@@ -650,6 +643,7 @@ def _report_plan(event, args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="explorer", description="Conditional design of inorganic crystals.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    _add_models(sub)
     _add_generate(sub)
     _add_modify(sub)
     _add_evaluate(sub)
@@ -665,8 +659,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"generate": cmd_generate, "modify": cmd_modify, "evaluate": cmd_evaluate, "train": cmd_train,
-                "relax": cmd_relax, "hull": cmd_hull, "screen": cmd_screen}
+    handlers = {"models": cmd_models, "generate": cmd_generate, "modify": cmd_modify, "evaluate": cmd_evaluate,
+                "train": cmd_train, "relax": cmd_relax, "hull": cmd_hull, "screen": cmd_screen}
     try:
         return handlers[args.command](args)
     except ExplorerInputError as exc:

@@ -81,12 +81,10 @@ def read_json_cache(path: Path | None) -> dict:
 
 
 def write_json_cache(path: Path, content: dict) -> None:
-    """Write ``content`` to ``path`` atomically (a temporary file per process, then a rename), so that
-    concurrent processes never read a half-written cache."""
+    """Write ``content`` to ``path`` atomically (:func:`explorer.fileio.atomic_write_text`), so that concurrent
+    processes never read a half-written cache."""
     import json
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(content, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    from .fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(content, indent=1, sort_keys=True))

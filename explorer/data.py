@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
+import io
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -20,7 +19,9 @@ import numpy as np
 
 from .config import cache_dir
 from .errors import ExplorerInputError
+from .fileio import atomic_write_bytes, file_sha256
 from .representation import MATRIX_ROWS, MAX_SITES, encode
+from .structure_io import parse_cif
 
 PROCESSING_VERSION = 1
 TRAINING_FILES = ("mp_structures.csv.gz", "wbm_structures.csv.gz")
@@ -43,22 +44,6 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def parse_cif(text: str):
-    """pymatgen Structure from CIF text, with a clear error for malformed input."""
-    from pymatgen.core import Structure
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            structure = Structure.from_str(text, fmt="cif")
-        except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ExplorerInputError(f"malformed CIF: {reason}") from None
-    if len(structure) == 0:
-        raise ExplorerInputError("malformed CIF: no atoms")
-    return structure
-
-
 def row_energy(row: dict) -> float:
     """Formation energy (eV/atom) of a row; NaN when absent."""
     for key in ("formation_energy_per_atom", "heat_ref"):
@@ -66,30 +51,6 @@ def row_energy(row: dict) -> float:
         if value not in (None, ""):
             return float(value)
     return math.nan
-
-
-def read_structure(path: str | os.PathLike):
-    """Structure from a CIF, POSCAR/CONTCAR or any file pymatgen reads, with one-line errors."""
-    from pymatgen.core import Structure
-
-    path = Path(path)
-    if not path.is_file():
-        raise ExplorerInputError(f"file not found: {path}")
-    text = path.read_text(errors="replace")
-    if path.suffix.lower() == ".cif" or "_cell_length_a" in text:
-        return parse_cif(text)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            structure = Structure.from_file(path)
-        except Exception:
-            try:
-                structure = Structure.from_str(text, fmt="poscar")
-            except Exception as exc:
-                raise ExplorerInputError(f"cannot read a structure from {path.name}: {exc}") from None
-    if len(structure) == 0:
-        raise ExplorerInputError(f"{path.name}: no atoms")
-    return structure
 
 
 @dataclass
@@ -124,14 +85,6 @@ def _encode_row(args):
     except ExplorerInputError:
         return index, None
     return index, (crystal.matrix, crystal.atomic_numbers, crystal.spacegroup)
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def process_rows(rows: list[dict], workers: int | None = None, progress: bool = False) -> ProcessedSet:
@@ -170,7 +123,7 @@ def _progress(iterable, total, enabled):
 def processed_cache_path(path: str | os.PathLike) -> Path:
     """Where :func:`load_processed` keeps the arrays of a structure file (it may not exist yet)."""
     path = Path(path)
-    return cache_dir() / f"{path.name.split('.')[0]}-{_file_hash(path)}-v{PROCESSING_VERSION}.npz"
+    return cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}-v{PROCESSING_VERSION}.npz"
 
 
 def load_processed(path: str | os.PathLike, workers: int | None = None, progress: bool = True) -> ProcessedSet:
@@ -183,9 +136,9 @@ def load_processed(path: str | os.PathLike, workers: int | None = None, progress
         with np.load(cache) as data:
             return ProcessedSet(*(data[f] for f in ProcessedSet.__dataclass_fields__))
     processed = process_rows(read_rows(path), workers=workers, progress=progress)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **{f: getattr(processed, f) for f in ProcessedSet.__dataclass_fields__})
-    os.replace(tmp, cache)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{f: getattr(processed, f) for f in ProcessedSet.__dataclass_fields__})
+    atomic_write_bytes(cache, buffer.getvalue())
     return processed
 
 

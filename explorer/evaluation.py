@@ -19,11 +19,10 @@ from pymatgen.core import Structure
 
 from .data import parse_cif, read_rows, row_energy
 from .errors import ExplorerInputError
-from .representation import MAX_SITES, canonical_structure, min_interatomic_distance
+from .representation import MAX_SITES, MIN_DISTANCE, canonical_structure, detect_spacegroup, min_interatomic_distance
 
 STRICT = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
 LOOSE = {"ltol": 0.3, "stol": 0.5, "angle_tol": 10}
-MIN_DISTANCE = 0.5
 
 
 def match_pair(pair) -> tuple[bool, bool, float | None]:
@@ -100,29 +99,48 @@ def evaluation_conditions(csv_path, limit: int | None = None, max_atoms: int | N
     return targets, species, spacegroups, energies, skipped
 
 
+def evaluation_requests(species, spacegroups, energies) -> list:
+    """One :class:`~explorer.generators.GenerationRequest` per evaluation row."""
+    from .generators import GenerationRequest
+
+    return [GenerationRequest(species=tuple(int(z) for z in zs), spacegroup=int(sg), energy=float(e))
+            for zs, sg, e in zip(species, spacegroups, energies)]
+
+
+def spacegroup_rate(structures: list[Structure], spacegroups) -> float:
+    """Share of ``structures`` in which spglib (symprec 0.1) finds the requested space group."""
+    hits = [detect_spacegroup(s) == int(sg) for s, sg in zip(structures, spacegroups)]
+    return round(sum(hits) / len(hits), 4) if hits else 0.0
+
+
 def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | None = None, model: str | None = None,
                         steps: int = 100, seed: int = 0, device: str = "auto", workers: int | None = None,
                         batch_size: int = 64, split: str | None = None, snap: bool = False, draws: int = 1) -> dict:
-    """Match rates of one sample per row; returns the JSON-ready metrics dict. ``draws > 1`` keeps, per row,
-    the best of that many samples by :func:`~explorer.generation.condition_score` (validity and the requested
-    space group; the row's structure is never looked at)."""
-    from .generation import load_pipeline, sample_best_of, snap_to_spacegroup
+    """Match rates of one sample per row of any registered generation model; returns the JSON-ready metrics
+    dict, with ``spacegroup_rate`` (share of samples with the row's space group). ``draws > 1`` keeps, per
+    row, the best of that many samples by :func:`~explorer.candidates.condition_score` (validity and the
+    requested space group; the row's structure is never looked at)."""
+    from .candidates import snap_to_spacegroup
+    from .generators import get_generator
 
     started = time.time()
     targets, species, spacegroups, energies, skipped = evaluation_conditions(csv_path, limit, max_atoms, split)
     if not targets:
         raise ExplorerInputError(f"no usable rows in {csv_path}")
-    pipeline, entry = load_pipeline(model, device)
-    generated = sample_best_of(pipeline, species, spacegroups, energies, draws, steps=steps, seed=seed,
-                               batch_size=batch_size)
+    generator = get_generator(model, task="generation")
+    requests = evaluation_requests(species, spacegroups, energies)
+    for request in requests[:1]:
+        generator.check(request)
+    generated = generator.sample_best(requests, draws, steps=steps, seed=seed, device=device, batch_size=batch_size)
     if snap:
         generated = [snap_to_spacegroup(s, sg)[0] for s, sg in zip(generated, spacegroups)]
     sampled = time.time()
     return {
         **match_metrics(generated, targets, workers),
+        "spacegroup_rate": spacegroup_rate(generated, spacegroups),
         "seconds": round(time.time() - started, 1),
         "sampling_seconds": round(sampled - started, 1),
-        "model": entry.name,
+        "model": generator.name,
         "steps": steps,
         "seed": seed,
         "skipped_rows": skipped,

@@ -19,13 +19,15 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
+from monty.json import MSONable
+
 from .errors import ExplorerInputError
 
 WITHIN = 0.1  # eV/atom
 
 
 @dataclass
-class FidelityRow:
+class FidelityRow(MSONable):
     """One generated structure: target and ML formation energy (eV/atom), relaxation status and steps."""
 
     index: int
@@ -46,13 +48,14 @@ class FidelityRow:
 
 
 @dataclass
-class FidelityReport:
+class FidelityReport(MSONable):
     """Fidelity metrics (energies in eV/atom) and the per-row details.
 
     ``mae``, ``median_abs_error`` and ``within_0.1`` (fraction with |Δ| ≤ 0.1 eV/atom) are over the
     ``evaluated`` structures: those that relaxed (``ok`` or ``unconverged`` at the step limit) and got a
     formation energy; ``mae_converged`` is over the ``ok`` ones only. ``validity``: fraction of generated
-    structures without two atoms closer than 0.5 Å."""
+    structures without two atoms closer than 0.5 Å. MSONable (``as_dict``/``from_dict``); :meth:`summary` is
+    the JSON line of ``explorer evaluate fidelity``."""
 
     n: int
     evaluated: int
@@ -75,7 +78,7 @@ class FidelityReport:
     skipped_rows: int
     rows: list[FidelityRow] = field(default_factory=list, repr=False)
 
-    def as_dict(self, rows: bool = False) -> dict:
+    def summary(self, rows: bool = False) -> dict:
         """JSON-ready metrics (``within_0.1`` under that name); the per-row details only with ``rows=True``."""
         data = {("within_0.1" if key == "within" else key): value for key, value in asdict(self).items()}
         if not rows:
@@ -106,16 +109,16 @@ def fidelity_metrics(rows: list[FidelityRow]) -> dict:
 
 def _generate(csv_path, limit, max_atoms, split, model, steps, seed, device, batch_size):
     """(generated structures, target energies, skipped rows, model name) for one sample per usable row."""
-    from .evaluation import evaluation_conditions
-    from .generation import load_pipeline, sample_structures
+    from .evaluation import evaluation_conditions, evaluation_requests
+    from .generators import get_generator
 
     targets, species, spacegroups, energies, skipped = evaluation_conditions(csv_path, limit, max_atoms, split)
     if not targets:
         raise ExplorerInputError(f"no usable rows in {csv_path}")
-    pipeline, entry = load_pipeline(model, device)
-    generated = sample_structures(pipeline, species, spacegroups, energies, steps=steps, seed=seed,
-                                  batch_size=batch_size)
-    return generated, energies, skipped, entry.name
+    generator = get_generator(model, task="generation")
+    generated = generator.sample_structures(evaluation_requests(species, spacegroups, energies), steps=steps,
+                                            seed=seed, device=device, batch_size=batch_size)
+    return generated, energies, skipped, generator.name
 
 
 def _relax(generated, potential, references, fmax, steps, batch_size, callback) -> tuple[list, str]:

@@ -26,6 +26,20 @@ LATTICE_ROWS = slice(61, 64)
 LENGTH_SCALE = 2.7  # Å; (2.7 Å)^3 ≈ 20 Å^3 per atom, a typical inorganic atomic volume
 SYMPREC = 0.1
 MIN_LATTICE_DIAGONAL = 0.05  # normalised units; keeps decoded cells non-degenerate
+MIN_DISTANCE = 0.5  # Å: structures with two atoms closer than this are labelled invalid
+
+
+def wrap_coordinates(x):
+    """Batched matrices (B, 64, 3) with the fractional-coordinate rows taken modulo 1 (lattice rows untouched);
+    a torch tensor or a numpy array, returned as a new one of the same kind."""
+    out = x.clone() if hasattr(x, "clone") else np.array(x, copy=True)
+    out[:, : MATRIX_ROWS - 3] = out[:, : MATRIX_ROWS - 3] % 1.0
+    return out
+
+
+def minimum_image(delta):
+    """Fractional displacement mapped into [-0.5, 0.5) (the torus' shortest path; torch or numpy)."""
+    return delta - delta.round()
 
 
 @dataclass

@@ -38,7 +38,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 import zlib
 from collections.abc import Iterator
@@ -46,7 +45,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monty.json import MSONable
+
 from .errors import ExplorerInputError
+from .fileio import atomic_write_text
 
 SCREEN_VERSION = 1
 FORMATION_MODES = ("references", "eform")
@@ -240,7 +242,7 @@ def _spacegroups_for(counts: dict[str, int], requested: list[int] | None) -> lis
 
 
 def _settings(config: ScreenConfig) -> dict:
-    from .pretrained import available_models, default_model
+    from .generators import available_models, default_model
 
     model = config.model or default_model()
     models = available_models("generation")
@@ -262,7 +264,7 @@ def _settings(config: ScreenConfig) -> dict:
 
 
 def _chemsys(override: str | None, cells: dict[str, dict[str, int]]) -> tuple[str, ...]:
-    from .relax.hull import parse_chemsys
+    from .elements import parse_chemsys
 
     needed = list(dict.fromkeys(el for counts in cells.values() for el in counts))
     if override is None:
@@ -295,12 +297,13 @@ def _check_hull_reference(config: ScreenConfig, chemsys: tuple[str, ...]) -> Non
 
 
 @dataclass
-class ScreenCandidate:
+class ScreenCandidate(MSONable):
     """One candidate of a condition. Energies in eV/atom (``energy_per_atom``: the potential's total energy
     after pre-relaxation), distances in Å; ``min_distance``/``valid``/``spacegroup_detected`` describe the
     generated structure, ``relaxed_min_distance``/``spacegroup_relaxed`` the pre-relaxed one. ``file``: the
     CIF relative to the output directory. ``e_above_hull``/``decomposition``/``rank`` are filled when the run
-    is ranked; ``e_above_hull`` is None for candidates without a formation energy (failed relaxations)."""
+    is ranked; ``e_above_hull`` is None for candidates without a formation energy (failed relaxations).
+    MSONable (the structures as pymatgen dicts)."""
 
     condition: str
     index: int
@@ -336,21 +339,6 @@ class ScreenCandidate:
             row[name] = _rounded(row[name])
         return row
 
-    def as_dict(self) -> dict:
-        data = {k: v for k, v in asdict(self).items() if k not in ("structure", "generated")}
-        data["structure"] = self.structure.as_dict() if self.structure is not None else None
-        data["generated"] = self.generated.as_dict() if self.generated is not None else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ScreenCandidate:
-        from pymatgen.core import Structure
-
-        data = dict(data)
-        for name in ("structure", "generated"):
-            data[name] = Structure.from_dict(data[name]) if data.get(name) else None
-        return cls(**data)
-
 
 def _rounded(value, digits: int = 6):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -359,10 +347,10 @@ def _rounded(value, digits: int = 6):
 
 
 @dataclass
-class ScreenResult:
+class ScreenResult(MSONable):
     """A finished screen: ``candidates`` ranked (best first), counts of ``conditions`` in the grid,
     conditions ``done`` in this call and ``skipped`` (found finished on disk), the output paths, the
-    :class:`~explorer.relax.HullAnalysis` (``hull``) and the wall-clock ``seconds``."""
+    :class:`~explorer.relax.HullAnalysis` (``hull``) and the wall-clock ``seconds``. MSONable."""
 
     out: str
     chemsys: str
@@ -376,6 +364,9 @@ class ScreenResult:
     html: str
     seconds: float
     hull: Any = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.incompatible = [tuple(pair) for pair in self.incompatible]
 
     def best(self, k: int = 5) -> list[ScreenCandidate]:
         """The ``k`` best-ranked candidates that were placed on the hull."""
@@ -440,17 +431,6 @@ class ScreenFinished:
 # ----------------------------------------------------------------------------------------------- storage
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` so that ``path`` holds either the old or the complete new content, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def _condition_path(out: Path, condition: Condition) -> Path:
     return out / "conditions" / f"{condition.key}.json"
 
@@ -484,7 +464,7 @@ def _write_state(out: Path, config: ScreenConfig, screen_plan: ScreenPlan) -> No
     hull = {"reference": config.reference, "chemsys": "-".join(screen_plan.chemsys), "data_dir": config.data_dir}
     state = {"version": SCREEN_VERSION, "settings": screen_plan.settings, "grid": grid, "hull": hull,
              "config": asdict(config)}
-    _atomic_write(out / "screen.json", json.dumps(state, indent=1, default=str))
+    atomic_write_text(out / "screen.json", json.dumps(state, indent=1, default=str))
 
 
 def load_condition(out: Path, condition: Condition, settings: dict) -> list[ScreenCandidate] | None:
@@ -508,14 +488,14 @@ def save_condition(out: Path, condition: Condition, settings: dict, candidates: 
         _write_cif(out, candidate)
     data = {"version": SCREEN_VERSION, "condition": asdict(condition), "key": condition.key, "settings": settings,
             "seconds": round(seconds, 3), "candidates": [c.as_dict() for c in candidates]}
-    _atomic_write(_condition_path(out, condition), json.dumps(data))
+    atomic_write_text(_condition_path(out, condition), json.dumps(data))
 
 
 def _write_cif(out: Path, candidate: ScreenCandidate) -> None:
     structure = candidate.structure if candidate.structure is not None else candidate.generated
     path = out / candidate.file
     if structure is not None and not path.is_file():
-        _atomic_write(path, structure.to(fmt="cif"))
+        atomic_write_text(path, structure.to(fmt="cif"))
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -615,7 +595,7 @@ def _candidate(condition: Condition, generated, result) -> ScreenCandidate:
 
 def _rank(config: ScreenConfig, screen_plan: ScreenPlan, saved: dict, done: int, start: float) -> ScreenResult:
     """Place every candidate with a formation energy on the hull, rank, write ranked.csv, hull.csv/html."""
-    from .relax import hull_analysis
+    from .relax import hull_analysis, save_hull
 
     out = Path(config.out)
     candidates = [c for condition in screen_plan.conditions for c in saved[condition]]
@@ -630,14 +610,14 @@ def _rank(config: ScreenConfig, screen_plan: ScreenPlan, saved: dict, done: int,
     ranked = sorted(candidates, key=_rank_key)
     for rank, candidate in enumerate(ranked, 1):
         candidate.rank = rank
-    paths = analysis.save(out)
+    paths = save_hull(analysis, out)
     _write_ranked(out / "ranked.csv", ranked)
     result = ScreenResult(out=str(out), chemsys="-".join(screen_plan.chemsys), reference=config.reference,
                           conditions=len(screen_plan.conditions), done=done,
                           skipped=len(screen_plan.conditions) - done, candidates=ranked,
                           incompatible=screen_plan.incompatible, csv=str(out / "ranked.csv"), html=paths["html"],
                           seconds=time.perf_counter() - start, hull=analysis)
-    _atomic_write(out / "summary.json", json.dumps(result.summary(), indent=1))
+    atomic_write_text(out / "summary.json", json.dumps(result.summary(), indent=1))
     return result
 
 
@@ -655,7 +635,7 @@ def _write_ranked(path: Path, ranked: list[ScreenCandidate]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS))
     writer.writeheader()
     writer.writerows(c.summary() for c in ranked)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def screen(config: ScreenConfig, potential=None, references=None, callback=None) -> ScreenResult:

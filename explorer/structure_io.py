@@ -1,6 +1,10 @@
-"""Structure files in and out: reading uploaded CIF/POSCAR/extxyz text with one-line errors, and exporting
-candidates as CIF, POSCAR or extended XYZ — one file, or a zip of several — through pymatgen's
-``Structure.to(fmt=...)``.
+"""Structure files in and out: the one structure reader (files, uploaded content, CIF text; one-line
+:class:`ExplorerInputError` messages), and exporting candidates as CIF, POSCAR or extended XYZ — one file, or a zip
+of several — through pymatgen's ``Structure.to(fmt=...)``.
+
+Reading: :func:`read_structure` (a file), :func:`read_structure_bytes` (uploaded content and its file name) and
+:func:`parse_cif` (CIF text) all go through one parser, so the same input gives the same structure and the same
+error everywhere; :func:`as_structure` also takes Structures and ASE Atoms (the relaxation inputs).
 
 pymatgen has no string writer for extended XYZ, so this module registers one (``fmt="extxyz"``, through ASE)
 in pymatgen's structure-format registry when it is imported; ``Structure.from_str(text, fmt="extxyz")`` then
@@ -106,37 +110,110 @@ def export_structures(structures, fmt: str = "cif", names=None, archive: bool | 
     return f"candidates_{fmt}.zip", buffer.getvalue()
 
 
-def read_structure_bytes(content: bytes, filename: str = "structure.cif"):
-    """A pymatgen Structure from uploaded file content (CIF, POSCAR/CONTCAR/.vasp, extxyz or any format
-    pymatgen reads by file name), with a one-line :class:`ExplorerInputError` when it cannot be read."""
-    from .data import read_structure
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
-    if content is None or len(content) == 0:
-        raise ExplorerInputError("the uploaded file is empty")
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise ExplorerInputError(f"the uploaded file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
-    name = _safe_name(Path(str(filename or "structure")).name)
+
+def parse_cif(text: str):
+    """pymatgen Structure from CIF text, with a one-line error for malformed input."""
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            structure = Structure.from_str(text, fmt="cif")
+        except Exception as exc:
+            raise ExplorerInputError(f"malformed CIF: {_first_line(exc)}") from None
+    if len(structure) == 0:
+        raise ExplorerInputError("malformed CIF: no atoms")
+    return structure
+
+
+def _parse_structure(content: bytes, name: str, path: Path | None = None):
+    """The structure parser behind every reader. ``name`` (a file name) picks the format: extended XYZ for
+    ``.xyz``/``.extxyz``; CIF for ``.cif`` or text that looks like CIF; else any format pymatgen reads by file
+    name (POSCAR/CONTCAR/.vasp, ...), then POSCAR whatever the name. ``path``: the file itself when there is one
+    (else a temporary copy is written for pymatgen). Errors are one-line :class:`ExplorerInputError`."""
+    text = content.decode(errors="replace")
     if name.lower().endswith((".xyz", ".extxyz")):
-        text = content.decode(errors="replace")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 structure = _extxyz_read_str(text)
             except Exception as exc:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ExplorerInputError(f"malformed extended XYZ: {reason}") from None
+                raise ExplorerInputError(f"malformed extended XYZ: {_first_line(exc)}") from None
+    elif name.lower().endswith(".cif") or "_cell_length_a" in text:
+        structure = parse_cif(text)
+    elif path is None:
+        with tempfile.TemporaryDirectory(prefix="explorer-structure-") as tmp:
+            copy = Path(tmp) / _safe_name(name)
+            copy.write_bytes(content)
+            structure = _from_file(copy, text, name)
     else:
-        with tempfile.TemporaryDirectory(prefix="explorer-upload-") as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(content)
-            structure = read_structure(path)
+        structure = _from_file(path, text, name)
     if len(structure) == 0:
         raise ExplorerInputError(f"{name}: no atoms")
+    return structure
+
+
+def _from_file(path: Path, text: str, name: str):
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return Structure.from_file(path)
+        except Exception as exc:
+            reason = _first_line(exc)
+        try:
+            return Structure.from_str(text, fmt="poscar")
+        except Exception:
+            raise ExplorerInputError(f"cannot read {name}: {reason}") from None
+
+
+def read_structure(path: str | os.PathLike):
+    """pymatgen Structure from a CIF, POSCAR/CONTCAR/.vasp, extended XYZ or any file pymatgen reads, with
+    one-line :class:`ExplorerInputError` messages."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExplorerInputError(f"file not found: {path}")
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ExplorerInputError(f"cannot read {path}: {_first_line(exc)}") from None
+    return _parse_structure(content, path.name, path)
+
+
+def read_structure_bytes(content: bytes, filename: str = "structure.cif"):
+    """A pymatgen Structure from uploaded file content (CIF, POSCAR/CONTCAR/.vasp, extxyz or any format
+    pymatgen reads by file name), with a one-line :class:`ExplorerInputError` when it cannot be read or is
+    not a usable crystal (disordered, degenerate cell). At most 5 MiB."""
+    if content is None or len(content) == 0:
+        raise ExplorerInputError("the uploaded file is empty")
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ExplorerInputError(f"the uploaded file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
+    name = _safe_name(Path(str(filename or "structure")).name)
+    structure = _parse_structure(content, name)
     if not structure.is_ordered:
         raise ExplorerInputError(f"{name}: disordered structure (partial occupancies) is not supported")
     if not structure.lattice.volume > 1e-3:
         raise ExplorerInputError(f"{name}: degenerate cell")
     return structure
+
+
+def as_structure(item):
+    """pymatgen Structure from a Structure (a copy), ASE Atoms, CIF text or a structure file path."""
+    from pymatgen.core import Structure
+
+    if isinstance(item, Structure):
+        return item.copy()
+    if type(item).__name__ == "Atoms":
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return AseAtomsAdaptor.get_structure(item)
+    if isinstance(item, str) and "\n" in item:
+        return parse_cif(item)
+    return read_structure(item)
 
 
 def write_structures(structures, out: str | os.PathLike, fmt: str = "cif", names=None) -> list[Path]:
@@ -153,4 +230,5 @@ def write_structures(structures, out: str | os.PathLike, fmt: str = "cif", names
     return paths
 
 
-__all__ = ["EXPORT_FORMATS", "export_structures", "read_structure_bytes", "structure_text", "write_structures"]
+__all__ = ["EXPORT_FORMATS", "as_structure", "export_structures", "parse_cif", "read_structure", "read_structure_bytes",
+           "structure_text", "write_structures"]

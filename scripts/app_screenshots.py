@@ -19,8 +19,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the headless-browser harness of the tests
 
-from explorer.ui.browser import AppServer, Browser  # noqa: E402
+from browser_harness import AppServer, Browser  # noqa: E402
+
 from explorer.ui.session import SessionStore  # noqa: E402
 
 NACL_POSCAR = "Na4 Cl4\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n4 4\ndirect\n" + "".join(

@@ -20,8 +20,8 @@ import json
 import platform
 from pathlib import Path
 
-from explorer.pretrained import sha256
-from explorer.training import export_checkpoint
+from explorer.fileio import file_sha256
+from explorer.generators.matrix.training import export_checkpoint
 
 MODELS = {
     # name: (run directory, checkpoint file, sampler)
@@ -141,7 +141,7 @@ def main() -> None:
             "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
             "val_loss": last.get("val_loss"),
             "metrics": metrics,
-            "sha256": sha256(out / file),
+            "sha256": file_sha256(out / file),
         })
         if config.get("warmup_steps", 500) != 500:
             entries[-1]["command"] += f" --warmup-steps {config['warmup_steps']}"

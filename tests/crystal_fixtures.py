@@ -107,3 +107,39 @@ def write_polymorph_pairs_csv(path: Path) -> Path:
              "split": "test", "cif": s.to(fmt="cif")} for i, (s, e) in enumerate(structures)]
     return write_csv_gz(path, rows)
 
+
+
+def nacl_candidates(n: int = 3, energy: float = -0.5) -> list:
+    """``n`` Candidates of rock-salt NaCl asked for in Fm-3m at ``energy`` eV/atom (for the app's tests)."""
+    from explorer.candidates import make_candidate
+
+    return [make_candidate(rock_salt_nacl(), 225, energy, index=i) for i in range(n)]
+
+
+def render(viewable):
+    """Build a Panel object's Bokeh model as a page would (raises on any layout or parameter error)."""
+    import panel as pn
+
+    return pn.panel(viewable).get_root()
+
+
+def copy_shipped_model(folder: Path, name: str = "cfm-uniform"):
+    """The manifest and one shipped checkpoint copied into ``folder`` (a pretrained directory of its own);
+    returns the model's registry entry."""
+    import shutil
+
+    from explorer.config import PRETRAINED_DIR
+    from explorer.generators import model_info
+
+    info = model_info(name)
+    shutil.copy(PRETRAINED_DIR / "manifest.json", folder / "manifest.json")
+    shutil.copy(PRETRAINED_DIR / info.file, folder / info.file)
+    return info
+
+
+def tamper(path: Path) -> None:
+    """Flip 16 bytes in the middle of a file (a corrupted download)."""
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 16] = bytes(b ^ 0xFF for b in raw[middle : middle + 16])
+    path.write_bytes(bytes(raw))

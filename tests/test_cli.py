@@ -114,7 +114,7 @@ GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
     (GENERATE + ["--formula", "NaCl", "--spacegroup", "225", "--energy", "nan"], "energy"),
     (["evaluate", "generation", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
     (["evaluate", "fidelity", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
-    (GENERATE + ["--formula", "NaCl", "--spacegroup", "225"], "required"),
+    (GENERATE + ["--formula", "NaCl", "--spacegroup", "225"], "needs a target formation energy"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     if args[0] == "generate":
@@ -126,3 +126,34 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     assert len(lines) == 1, result.stderr
     assert message in lines[0] and lines[0].startswith("explorer")
     assert not (tmp_path / "out").exists()
+
+
+def test_models_lists_every_registered_generator(tmp_path):
+    from explorer.generators import available_models
+
+    table = run_cli("models", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "cfm-normal" in table.stdout and "matrix" in table.stdout
+    result = run_cli("models", "--json", cwd=tmp_path)
+    models = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [m["name"] for m in models] == available_models()
+    for m in models:
+        assert set(m) == {"name", "family", "task", "conditions", "parameters", "metrics"}
+    default = next(m for m in models if m["name"] == "cfm-normal")
+    assert default["conditions"] == ["energy", "formula", "spacegroup"]
+    assert default["metrics"]["val"]["match_rate_loose"] > 0.3
+    only = json.loads(run_cli("models", "--task", "modification", "--json", cwd=tmp_path).stdout.splitlines()[-1])
+    assert {m["task"] for m in only} == {"modification"}
+
+
+def test_a_condition_the_model_does_not_take_is_one_line(tmp_path):
+    result = run_cli("generate", "--formula", "NaCl", "--spacegroup", "225", "--energy", "-2.0", "--wyckoff",
+                     "Na:1,Cl:1", "--n", "1", "--steps", "2", "--out", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "does not take Wyckoff site counts" in result.stderr
+    missing = run_cli("generate", "--formula", "NaCl", "--energy", "-2.0", "--n", "1", "--out", tmp_path / "out",
+                      cwd=tmp_path)
+    assert missing.returncode == 2 and "needs a space group" in missing.stderr
+    wrong_task = run_cli("modify", "--structure", "x.cif", "--spacegroup", "221", "--energy-delta", "-0.1",
+                         "--model", "cfm-normal", "--out", tmp_path / "out", cwd=tmp_path)
+    assert wrong_task.returncode == 2

@@ -50,3 +50,11 @@ def test_site_features_rows_match_table():
 def test_site_features_rejects_out_of_range(bad):
     with pytest.raises(ExplorerInputError):
         site_features(np.array(bad))
+
+
+def test_parse_chemsys():
+    from explorer.elements import parse_chemsys
+
+    assert parse_chemsys(" Ta-W-B ") == ("Ta", "W", "B")
+    with pytest.raises(ExplorerInputError, match="unknown element"):
+        parse_chemsys("Ta-Xx")

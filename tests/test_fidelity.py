@@ -54,7 +54,7 @@ def test_evaluate_fidelity_end_to_end(m3gnet, fidelity_csv, tmp_path):
     references = ElementalReferences(m3gnet, data=tmp_path / "no-data", steps=30, cache=tmp_path / "refs")
     report = evaluate_fidelity(fidelity_csv, steps=3, seed=0, device="cpu", relax_steps=5, potential=m3gnet,
                                references=references)
-    metrics = report.as_dict()
+    metrics = report.summary()
     assert KEYS <= set(metrics) and "rows" not in metrics
     assert metrics["n"] == 3 and metrics["steps"] == 3 and metrics["relax_steps"] == 5
     assert sum(metrics["relaxed"].values()) == 3
@@ -66,7 +66,7 @@ def test_evaluate_fidelity_end_to_end(m3gnet, fidelity_csv, tmp_path):
             assert row.absolute_error == pytest.approx(abs(row.target - row.formation_energy_per_atom))
     if metrics["evaluated"]:
         assert metrics["mae"] >= 0 and 0 <= metrics["within_0.1"] <= 1
-    assert json.loads(json.dumps(report.as_dict(rows=True)))["rows"][0]["formula"] == "Si"
+    assert json.loads(json.dumps(report.summary(rows=True)))["rows"][0]["formula"] == "Si"
 
 
 def test_evaluate_fidelity_bad_input(tmp_path):

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
+from explorer.candidates import Candidate, condition_score, make_candidate
 from explorer.errors import ExplorerInputError
-from explorer.generation import Candidate, check_energy, generate, make_candidate, parse_formula
-from explorer.pretrained import available_models, default_model
+from explorer.generation import check_energy, generate, generation_request, parse_formula
+from explorer.generators import available_models, default_model, get_generator
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +101,10 @@ def test_a_modification_model_is_refused_by_generate():
 
 
 def test_best_of_draws_keeps_the_draw_that_best_meets_the_conditions():
-    from explorer.generation import condition_score, load_pipeline, sample_best_of, sample_structures
-
-    pipeline, _ = load_pipeline(None, "cpu")
-    species = [parse_formula("SrTiO3"), parse_formula("NaCl")]
-    draws = sample_structures(pipeline, [species[0]] * 3 + [species[1]] * 3, [221] * 3 + [225] * 3,
-                              [-3.5] * 3 + [-2.0] * 3, steps=3, seed=0)
-    best = sample_best_of(pipeline, species, [221, 225], [-3.5, -2.0], 3, steps=3, seed=0)
+    generator = get_generator(None, task="generation")
+    requests = [generation_request("SrTiO3", 221, -3.5), generation_request("NaCl", 225, -2.0)]
+    draws = generator.sample_structures([requests[0]] * 3 + [requests[1]] * 3, steps=3, seed=0, device="cpu")
+    best = generator.sample_best(requests, 3, steps=3, seed=0, device="cpu")
     for i, (chosen, spacegroup) in enumerate(zip(best, [221, 225])):
         options = draws[3 * i : 3 * i + 3]
         scores = [condition_score(s, spacegroup) for s in options]
@@ -117,9 +115,23 @@ def test_best_of_draws_keeps_the_draw_that_best_meets_the_conditions():
         generate("SrTiO3", 221, -3.5, n=2, steps=3, draws=0)
 
 
-def test_condition_score():
-    from explorer.generation import condition_score
+def test_progress_callback_counts_every_sampler_step_and_can_cancel():
+    seen = []
+    generate("NaCl", 225, -2.0, n=2, steps=4, seed=0, device="cpu", draws=2, callback=lambda i, n: seen.append((i, n)))
+    assert seen == [(i, 4) for i in range(1, 5)]  # 2 x 2 draws in one batch: 4 steps in all
 
+    class Stop(Exception):
+        pass
+
+    def cancel(i, n):
+        if i == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        generate("NaCl", 225, -2.0, n=1, steps=10, seed=0, device="cpu", callback=cancel)
+
+
+def test_condition_score():
     cubic = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
                       [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
     assert condition_score(cubic, 221) == (True, True)

@@ -1,7 +1,7 @@
 """Batched relaxation: many structures relaxed in lockstep with one potential evaluation per step.
 
 Each structure keeps its own ASE FIRE optimizer on its own FrechetCellFilter (ASE's, with its matrix work
-cached: same numbers to ~1e-15), as in :func:`~explorer.relax.relaxation.relax_steps`, but the energies, forces
+cached: same numbers to ~1e-15), as in :func:`~explorer.relax.single.relax_steps`, but the energies, forces
 and stresses of all structures still running are computed together: their graphs (matgl's own ASE-atoms-to-graph
 converter) are collated into one PyG batch and go through the matgl ``Potential`` once per optimizer step. The
 results are handed to each structure's calculator before its optimizer asks for them, so FIRE sees the same
@@ -21,17 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .relaxation import (
-    DEFAULT_BATCH_SIZE,
-    STATUS_FAILED,
-    STATUS_OK,
-    STATUS_UNCONVERGED,
-    RelaxResult,
-    RelaxStep,
-    _check_state,
-    check_structure,
-    single_threaded_blas,
-)
+from .results import STATUS_FAILED, STATUS_OK, STATUS_UNCONVERGED, RelaxResult, RelaxStep
+from .single import _check_state, check_structure, single_threaded_blas
+
+DEFAULT_BATCH_SIZE = 32  # structures relaxed in lockstep (matgl potentials); 1 = one after the other
 
 
 def supports_batching(potential) -> bool:

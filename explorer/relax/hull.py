@@ -1,4 +1,5 @@
-"""Convex hull of formation energies (pymatgen PhaseDiagram) and an interactive hull plot (HoloViews/Bokeh).
+"""Convex hull of formation energies (pymatgen PhaseDiagram); the interactive plot of a hull is in
+:mod:`explorer.relax.hull_plotting`, placing structure files on a hull in :mod:`explorer.relax.hull_report`.
 
 Reference modes (what the hull is built from):
 
@@ -23,29 +24,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
+from monty.json import MSONable
+
+from ..elements import parse_chemsys
 from ..errors import ExplorerInputError
 
 REFERENCE_MODES = ("mp", "elements", "ml")
 MP_FORMATION_ENERGIES = "mp_formation_energies.csv.gz"
+TABLE_COLUMNS = ["label", "formula", "formation_energy_per_atom", "e_above_hull", "decomposition"]
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
-
-
-def parse_chemsys(chemsys) -> tuple[str, ...]:
-    """``"Ta-W-B"`` (or a list of symbols) -> ``("Ta", "W", "B")``, order kept, with clear errors."""
-    from pymatgen.core import Element
-
-    parts = chemsys.split("-") if isinstance(chemsys, str) else list(chemsys)
-    parts = [p.strip() for p in parts if p.strip()]
-    if not parts:
-        raise ExplorerInputError(f"empty chemical system {chemsys!r}; use e.g. Ta-W-B")
-    for symbol in parts:
-        if not Element.is_valid_symbol(symbol):
-            raise ExplorerInputError(f"unknown element {symbol!r} in chemical system {chemsys!r}")
-    if len(set(parts)) != len(parts):
-        raise ExplorerInputError(f"repeated element in chemical system {chemsys!r}")
-    return tuple(parts)
 
 
 @lru_cache(maxsize=2)
@@ -109,7 +97,7 @@ def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | 
 
 
 @dataclass
-class HullRow:
+class HullRow(MSONable):
     """One entry on the diagram. Energies in eV/atom; decomposition: reduced formula -> atom fraction."""
 
     label: str
@@ -135,7 +123,7 @@ class HullRow:
 
 
 @dataclass
-class HullAnalysis:
+class HullAnalysis(MSONable):
     """Hull of one chemical system: ``candidates`` and ``references`` rows, and the pymatgen diagram."""
 
     chemsys: tuple[str, ...]
@@ -144,26 +132,25 @@ class HullAnalysis:
     candidates: list[HullRow]
     references: list[HullRow]
 
+    def __post_init__(self):
+        self.chemsys = tuple(self.chemsys)
+
     def table(self) -> list[dict]:
         """One row per candidate: label, formula, formation energy, e_above_hull, decomposition."""
         return [row.summary() for row in self.candidates]
 
-    def plot(self):
-        return hull_plot(self)
-
-    def save(self, out: str | os.PathLike, csv_name: str = "hull.csv", html_name: str = "hull.html") -> dict:
-        """Write the candidate table (CSV) and the interactive plot (HTML) into ``out``; returns their paths."""
+    def write_csv(self, path: str | os.PathLike) -> str:
+        """Write :meth:`table` as CSV (atomically); returns the path."""
         import csv
+        import io
 
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        columns = ["label", "formula", "formation_energy_per_atom", "e_above_hull", "decomposition"]
-        with open(out / csv_name, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.table())
-        save_plot(self.plot(), out / html_name)
-        return {"csv": str(out / csv_name), "html": str(out / html_name)}
+        from ..fileio import atomic_write_text
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(self.table())
+        return str(atomic_write_text(path, buffer.getvalue()))
 
 
 def _candidate_tuple(item) -> tuple[str, object, float]:
@@ -229,116 +216,5 @@ def hull_analysis(candidates, chemsys, reference: str = "mp", data: str | os.Pat
                         references=reference_rows)
 
 
-# ----------------------------------------------------------------------------------------------- plotting
-
-_HOVER = [("label", "@label"), ("formula", "@formula"), ("E_f (eV/atom)", "@formation_energy{0.000}"),
-          ("E above hull (eV/atom)", "@e_above_hull{0.000}")]
-
-
-def _records(rows, x_of, y_of=None):
-    records = []
-    for row in rows:
-        record = {"x": x_of(row), "label": row.label, "formula": row.formula,
-                  "formation_energy": row.formation_energy_per_atom, "e_above_hull": row.e_above_hull}
-        if y_of is not None:
-            record["y"] = y_of(row)
-        records.append(record)
-    return records
-
-
-def _points(hv, rows, x_of, y_of, name, style):
-    vdims = ["label", "formula", "formation_energy", "e_above_hull"]
-    if y_of is None:
-        data = _records(rows, x_of)
-        element = hv.Scatter(data, kdims=["x"], vdims=["formation_energy", *vdims[:2], "e_above_hull"], label=name)
-    else:
-        data = _records(rows, x_of, y_of)
-        element = hv.Points(data, kdims=["x", "y"], vdims=vdims, label=name)
-    from bokeh.models import HoverTool
-
-    return element.opts(tools=[HoverTool(tooltips=_HOVER)], **style)
-
-
-def hull_plot(analysis: HullAnalysis):
-    """HoloViews overlay: binary = formation energy vs composition fraction with the hull line; ternary =
-    composition triangle with the hull tie lines; other systems = formation energy vs energy above hull."""
-    import holoviews as hv
-
-    hv.extension("bokeh", logo=False)
-    elements = analysis.chemsys
-    stable = [r for r in analysis.references if r.stable]
-    unstable = [r for r in analysis.references if not r.stable]
-    styles = {
-        "stable": {"color": "black", "size": 9, "marker": "circle"},
-        "unstable": {"color": "gray", "size": 6, "marker": "circle", "alpha": 0.6},
-        "candidate": {"color": "crimson", "size": 11, "marker": "diamond"},
-    }
-    source = {"mp": "MP", "ml": "ML-relaxed MP/WBM"}.get(analysis.reference, "elements")
-    title = f"{'-'.join(elements)} hull ({source} references)"
-    if len(elements) == 2:
-        x_of = lambda row: row.fractions[elements[1]]  # noqa: E731
-        line = sorted((x_of(r), r.formation_energy_per_atom) for r in stable)
-        overlay = hv.Curve(line, kdims=["x"], vdims=["formation_energy"], label="hull").opts(color="black")
-        for rows, name, key in ((unstable, f"{source} above hull", "unstable"), (stable, f"{source} on hull", "stable"),
-                                (analysis.candidates, "candidates", "candidate")):
-            if rows:
-                overlay = overlay * _points(hv, rows, x_of, None, name, styles[key])
-        return overlay.opts(title=title, xlabel=f"x in {elements[0]}(1-x) {elements[1]}(x)",
-                            ylabel="formation energy (eV/atom)", width=720, height=480, legend_position="bottom_right",
-                            show_grid=True)
-    if len(elements) == 3:
-        def xy(row):
-            b, c = row.fractions[elements[1]], row.fractions[elements[2]]
-            return b + c / 2, c * math.sqrt(3) / 2
-
-        triangle = [(0, 0), (1, 0), (0.5, math.sqrt(3) / 2), (0, 0)]
-        overlay = hv.Path([triangle]).opts(color="black", line_width=1.5)
-        overlay = overlay * hv.Path(_tie_lines(analysis, xy), label="hull tie lines").opts(color="steelblue",
-                                                                                          alpha=0.7)
-        corners = hv.Labels([(0, -0.04, elements[0]), (1, -0.04, elements[1]),
-                             (0.5, math.sqrt(3) / 2 + 0.04, elements[2])], kdims=["x", "y"], vdims=["text"])
-        overlay = overlay * corners.opts(text_font_size="13pt")
-        for rows, name, key in ((unstable, f"{source} above hull", "unstable"), (stable, f"{source} on hull", "stable"),
-                                (analysis.candidates, "candidates", "candidate")):
-            if rows:
-                overlay = overlay * _points(hv, rows, lambda r: xy(r)[0], lambda r: xy(r)[1], name, styles[key])
-        return overlay.opts(title=title, width=720, height=660, xaxis=None, yaxis=None,
-                            legend_position="top_right", padding=0.08, data_aspect=1)
-    rows = analysis.references + analysis.candidates
-    overlay = _points(hv, rows, lambda r: r.formation_energy_per_atom, lambda r: r.e_above_hull, "entries",
-                      styles["unstable"])
-    if analysis.candidates:
-        overlay = overlay * _points(hv, analysis.candidates, lambda r: r.formation_energy_per_atom,
-                                    lambda r: r.e_above_hull, "candidates", styles["candidate"])
-    return overlay.opts(title=title, xlabel="formation energy (eV/atom)", ylabel="energy above hull (eV/atom)",
-                        width=720, height=480)
-
-
-def _tie_lines(analysis: HullAnalysis, xy) -> list:
-    """Edges of the hull facets, projected on the triangle."""
-    phase_diagram = analysis.phase_diagram
-    entries = phase_diagram.qhull_entries
-    edges = set()
-    for facet in phase_diagram.facets:
-        for i in range(len(facet)):
-            for j in range(i + 1, len(facet)):
-                edges.add(tuple(sorted((facet[i], facet[j]))))
-    rows = {}
-    for index in {k for edge in edges for k in edge}:
-        composition = entries[index].composition
-        rows[index] = HullRow(label="", formula="", formation_energy_per_atom=0.0, e_above_hull=0.0,
-                              fractions={s: composition.get_atomic_fraction(s) for s in analysis.chemsys})
-    return [[xy(rows[i]), xy(rows[j])] for i, j in sorted(edges)]
-
-
-def save_plot(plot, path: str | os.PathLike) -> Path:
-    """Save a HoloViews object as a standalone interactive HTML file (Bokeh)."""
-    import holoviews as hv
-
-    path = Path(path)
-    hv.save(plot, path, backend="bokeh", resources="inline")
-    return path
-
-
-__all__ = ["HullAnalysis", "HullRow", "hull_analysis", "hull_plot", "parse_chemsys", "reference_entries",
-           "save_plot"]
+__all__ = ["HullAnalysis", "HullRow", "MP_FORMATION_ENERGIES", "REFERENCE_MODES", "hull_analysis",
+           "reference_entries"]

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..config import cache_dir, data_dir, read_json_cache, write_json_cache
+from ..elements import parse_chemsys
 from ..errors import ExplorerInputError
 
 ML_REFERENCES_VERSION = 1
@@ -169,8 +170,6 @@ class MLReferences:
         ``callback(done, total)`` is called as the relaxations finish. Raises :class:`ExplorerInputError` when
         the structure files are missing, the system has more than ``max_structures`` structures or an element
         has no elemental reference."""
-        from .hull import parse_chemsys
-
         elements = parse_chemsys(chemsys)
         listing = self._listing(elements)
         if len(listing) > self.max_structures:
@@ -227,8 +226,6 @@ class MLReferences:
         formation energy x atoms, eV; ``attribute`` = its key)."""
         from pymatgen.analysis.phase_diagram import PDEntry
         from pymatgen.core import Composition
-
-        from .hull import parse_chemsys
 
         elements = parse_chemsys(chemsys)
         found = self.structures(elements, callback)

@@ -17,7 +17,6 @@ Downloaded models are taken as current unless ``legacy=True``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -30,6 +29,7 @@ from typing import Any
 
 from ..config import models_dir
 from ..errors import ExplorerInputError
+from ..fileio import file_sha256
 
 DEFAULT_PES = "M3GNet-MP-2021.2.8-PES"
 DEFAULT_EFORM = "M3GNet-MP-2018.6.1-Eform"
@@ -76,7 +76,7 @@ def _is_model_dir(path: Path) -> bool:
 
 
 def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return file_sha256(path)[:12]
 
 
 def _matgl_elements(model) -> frozenset[str] | None:

@@ -55,7 +55,7 @@ def _mp_elemental_rows(path: str, mtime: float) -> dict[str, list[tuple[float, s
 
 def mp_candidates(element: str, data: str | os.PathLike | None = None, polymorphs: int = 3) -> list[tuple]:
     """``(source, Structure, relax_cell)`` for the lowest-energy elemental structures in the data directory."""
-    from ..data import parse_cif
+    from ..structure_io import parse_cif
 
     path = data_dir(data) / MP_STRUCTURES
     if polymorphs <= 0 or not path.is_file():
@@ -159,7 +159,8 @@ class ElementalReferences:
         return entry
 
     def _compute(self, element: str) -> dict | None:
-        from .relaxation import STATUS_FAILED, relax_one
+        from .results import STATUS_FAILED
+        from .single import relax_one
 
         start = time.perf_counter()
         tried = []

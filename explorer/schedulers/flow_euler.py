@@ -9,19 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..representation import MATRIX_ROWS
-
-
-def wrap_coordinates(x: torch.Tensor) -> torch.Tensor:
-    """Fractional-coordinate rows taken modulo 1 (lattice rows untouched)."""
-    out = x.clone()
-    out[:, : MATRIX_ROWS - 3] = torch.remainder(out[:, : MATRIX_ROWS - 3], 1.0)
-    return out
-
-
-def minimum_image(delta: torch.Tensor) -> torch.Tensor:
-    """Fractional displacement mapped into [-0.5, 0.5)."""
-    return delta - torch.round(delta)
+from ..representation import wrap_coordinates
 
 
 class FlowEulerScheduler:

@@ -21,9 +21,15 @@ def extension(**kwargs) -> None:
 
 
 from .app import ExplorerApp, device_label  # noqa: E402
+from .export import ExportPanel  # noqa: E402
+from .generate import GeneratePanel  # noqa: E402
 from .hull import HullPlot  # noqa: E402
+from .modify import ModifyPanel  # noqa: E402
+from .relaxation import RelaxPanel  # noqa: E402
+from .results import ResultsView  # noqa: E402
 from .table import CandidateTable  # noqa: E402
 from .viewer import Crystal3D, StructureGrid, StructureViewer  # noqa: E402
+from .workspace import Workspace  # noqa: E402
 
-__all__ = ["CandidateTable", "Crystal3D", "ExplorerApp", "HullPlot", "StructureGrid", "StructureViewer",
-           "device_label", "extension"]
+__all__ = ["CandidateTable", "Crystal3D", "ExplorerApp", "ExportPanel", "GeneratePanel", "HullPlot", "ModifyPanel",
+           "RelaxPanel", "ResultsView", "StructureGrid", "StructureViewer", "Workspace", "device_label", "extension"]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from monty.json import MontyEncoder
 
+from ..fileio import atomic_write_text
+
 SESSION_VERSION = 1
 SESSION_FILE = "session.json"
 
@@ -43,17 +45,14 @@ class SessionStore:
                    "original": original.as_dict() if original is not None else None}
         text = json.dumps(payload, cls=MontyEncoder)
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{SESSION_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(text)
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, text)
         return self.path
 
     def load(self) -> dict | None:
         """``{"settings", "candidates", "original", "saved"}`` or None when there is no usable session."""
         from pymatgen.core import Structure
 
-        from ..generation import Candidate
+        from ..candidates import Candidate
 
         with self._lock:
             if not self.path.is_file():

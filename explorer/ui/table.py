@@ -10,7 +10,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from ..generation import Candidate
+from ..candidates import Candidate
 from ..spacegroups import symbol
 
 COLUMNS = ["#", "formula", "SG requested", "SG detected", "target E", "relaxed E", "E above hull", "min dist",

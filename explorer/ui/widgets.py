@@ -28,6 +28,50 @@ def spacegroup_groups(common_only: bool = True) -> dict[str, dict[str, int]]:
     return {name.capitalize(): options for name, options in groups.items() if options}
 
 
+class SpacegroupSelect(pn.viewable.Viewer):
+    """A grouped space-group Select (crystal system -> "191 · P6/mmm · hexagonal") bound both ways to the integer
+    parameter ``name`` of ``owner``: choosing an option sets the parameter, and a new parameter value (typed in
+    Python, restored from a session) is what the widget shows — the common groups first, all 230 when the value is
+    not among them or the "all 230" box is ticked."""
+
+    def __init__(self, owner: param.Parameterized, name: str, label: str = "Space group", all_toggle: bool = True):
+        super().__init__()
+        self.owner, self.parameter = owner, name
+        self.all_groups = pn.widgets.Checkbox(label="all 230 space groups", value=False, visible=all_toggle)
+        self.select = pn.widgets.Select(label=label, groups=spacegroup_groups(True), sizing_mode="stretch_width",
+                                        description="number · Hermann–Mauguin symbol · crystal system")
+        self._syncing = False
+        self._show()
+        owner.param.watch(lambda event: self._show(), name)
+        self.all_groups.param.watch(lambda event: self._show(), "value")
+        self.select.param.watch(self._picked, "value")
+
+    def _show(self) -> None:
+        value = int(getattr(self.owner, self.parameter))
+        groups = spacegroup_groups(not self.all_groups.value)
+        if value not in {v for options in groups.values() for v in options.values()}:
+            groups = spacegroup_groups(False)
+        self._syncing = True
+        try:
+            if self.select.groups != groups:
+                self.select.groups = groups
+            if self.select.value != value:
+                self.select.value = value
+        finally:
+            self._syncing = False
+
+    def _picked(self, event) -> None:
+        if not self._syncing and event.new is not None and int(event.new) != getattr(self.owner, self.parameter):
+            setattr(self.owner, self.parameter, int(event.new))
+
+    @property
+    def value(self) -> int:
+        return int(self.select.value)
+
+    def __panel__(self):
+        return pn.Column(self.select, self.all_groups, sizing_mode="stretch_width", margin=0)
+
+
 def button_style(color: str, outline: bool = False) -> dict:
     """Keyword arguments for a button's colour: ``color``/``variant`` (Panel ≥ 1.8), else ``button_type``/
     ``button_style``."""

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from browser_harness import AppServer, Browser, browser_available, external_requests
 
 from explorer.ui.assets import threedmol_dir
-from explorer.ui.browser import AppServer, Browser, browser_available, external_requests
 
 if not (browser_available() and threedmol_dir() is not None):
     reason = "needs /usr/bin/chromium, /usr/bin/chromedriver and node_modules/3dmol: run `bash scripts/setup.sh`"
@@ -175,10 +175,10 @@ def test_app_in_headless_chromium(tmp_path, tiny_data_dir):
         errors = [e for e in browser.console_errors() if "favicon" not in e]
         assert errors == []
 
-    # restart: the autosaved session comes back
+    # restart: the autosaved session comes back (the last results: Modify's 8 candidates)
     assert (session / "session.json").is_file()
     with served_app(session, downloads, tmp_path / "failure-2.png") as (server, browser):
-        browser.wait_for("return window.__deep('.tabulator-row').length === 4", 90)
+        browser.wait_for("return window.__deep('.tabulator-row').length === 8", 90)
         assert "restored the session" in status_text(browser, "restored the session")
-        assert browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn", 120) == 4
+        assert browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn", 120) == 8
         assert external_requests(browser.network_urls()) == []

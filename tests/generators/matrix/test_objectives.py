@@ -6,11 +6,11 @@ import torch
 from crystal_fixtures import tiny_rows
 
 from explorer.data import process_rows
+from explorer.generators.matrix.objectives import METHODS, Objective, sample_source
+from explorer.generators.matrix.training import batch_tensors
 from explorer.models import CrystalTransformer, UNet1D
-from explorer.objectives import METHODS, Objective, make_scheduler, sample_source
-from explorer.representation import MATRIX_ROWS
-from explorer.schedulers import DDIMScheduler, DDPMScheduler, FlowEulerScheduler, minimum_image
-from explorer.training import batch_tensors
+from explorer.representation import MATRIX_ROWS, minimum_image
+from explorer.schedulers import DDIMScheduler, DDPMScheduler, FlowEulerScheduler, make_scheduler
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@
 | cfm-normal   | N(0, 1)             | velocity x1 − x0 | FlowEulerScheduler              |
 | cfm-uniform  | U(0, 1)             | velocity         | FlowEulerScheduler(periodic)    |
 
+(:func:`explorer.schedulers.make_scheduler` builds the sampler of a method.)
+
 For ``cfm-uniform`` the coordinate rows are interpolated on the torus: x_t = x0 + t·mi(x1 − x0) (mod 1),
 mi = minimum image, so the flow takes the shortest periodic path (the hard-minimum limit of the paper's
 PBC-aware loss); the paper interpolated in [0, 1)^3 without wrapping. For ``ddpm`` and ``cfm-normal`` the
@@ -16,10 +18,10 @@ from __future__ import annotations
 
 import torch
 
+from ...models.conditioning import Conditions
+from ...representation import MATRIX_ROWS, minimum_image, wrap_coordinates
+from ...schedulers import DDPMScheduler
 from .losses import masked_mse, pbc_loss
-from .models.conditioning import Conditions
-from .representation import MATRIX_ROWS
-from .schedulers import DDIMScheduler, DDPMScheduler, FlowEulerScheduler, minimum_image, wrap_coordinates
 
 METHODS = ("ddpm", "cfm-normal", "cfm-uniform")
 SITE_ROWS = slice(0, MATRIX_ROWS - 3)
@@ -30,21 +32,6 @@ def sample_source(method: str, shape, generator: torch.Generator | None = None) 
     if method == "cfm-uniform":
         return torch.rand(shape, generator=generator)
     return torch.randn(shape, generator=generator)
-
-
-def make_scheduler(method: str, sampler: str | None = None, num_train_timesteps: int = 1000):
-    """The sampler for a trained method (``sampler`` 'ddpm' or 'ddim' for diffusion models)."""
-    if method == "ddpm":
-        if sampler in (None, "ddpm"):
-            return DDPMScheduler(num_train_timesteps)
-        if sampler == "ddim":
-            return DDIMScheduler(num_train_timesteps)
-        raise ValueError(f"sampler {sampler!r} does not fit a diffusion model (use ddpm or ddim)")
-    if method in ("cfm-normal", "cfm-uniform"):
-        if sampler not in (None, "euler"):
-            raise ValueError(f"sampler {sampler!r} does not fit a flow-matching model (use euler)")
-        return FlowEulerScheduler(periodic=method == "cfm-uniform")
-    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
 
 class Objective:

@@ -4,6 +4,7 @@ size-bucketed batches, resumable checkpoints and a fixed seed. Training never ru
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import random
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import ProcessedSet
-from .models import build_model, make_conditions
+from ...data import ProcessedSet
+from ...fileio import atomic_write_bytes
+from ...models import build_model, make_conditions
+from .checkpoints import read_payload
 from .objectives import Objective
 
 
@@ -115,15 +118,9 @@ def train_modification(config: TrainConfig, train: ProcessedSet, val: ProcessedS
                        progress: bool = True) -> dict:
     """Train (or resume) a modification model on polymorph pairs of the training split (plus, with
     ``config.augment`` > 0, batches of perturbed training structures, see
-    :func:`~explorer.modification.perturbed_pairs`)."""
-    from .modification import (
-        ModificationObjective,
-        epoch_pairs,
-        lowest_pairs,
-        pair_tensors,
-        perturbed_pairs,
-        polymorph_groups,
-    )
+    :func:`~explorer.generators.matrix.modification.perturbed_pairs`)."""
+    from ...polymorphs import epoch_pairs, lowest_pairs, polymorph_groups
+    from .modification import ModificationObjective, pair_tensors, perturbed_pairs
 
     if not 0.0 <= config.augment < 1.0:
         raise ValueError(f"augment must be in [0, 1), got {config.augment}")
@@ -177,15 +174,15 @@ def load_initial_weights(model: torch.nn.Module, source: str, method: str) -> No
     """Warm start ``model`` from a shipped model name or an inference checkpoint path (fp16 weights are cast to
     float32). The checkpoint must have the same architecture and training objective; a ``palette-cfm``
     modification model may also start from a ``cfm-normal`` generation model (see :func:`widen_inputs`)."""
-    from .errors import ExplorerInputError
-    from .pretrained import PRETRAINED_DIR, available_models, model_entry
+    from ...errors import ExplorerInputError
+    from ..registry import available_models, checkpoint_path, model_info
 
     path = Path(source)
     if not path.is_file():
         if source not in available_models():
             raise ExplorerInputError(f"--init-from {source!r} is neither a checkpoint file nor a shipped model")
-        path = PRETRAINED_DIR / model_entry(source).file
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+        path = checkpoint_path(model_info(source))
+    payload = read_payload(path)
     allowed = WARM_START_FROM.get(method, (method,))
     if payload["method"] not in allowed:
         raise ExplorerInputError(f"--init-from checkpoint was trained as {payload['method']}, "
@@ -218,7 +215,7 @@ def train_model(config: TrainConfig, objective, epoch_batches, validate, out_dir
     step, elapsed, epoch = 0, 0.0, 0
     checkpoint = out_dir / "checkpoint.pt"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = read_payload(checkpoint)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -234,10 +231,11 @@ def train_model(config: TrainConfig, objective, epoch_batches, validate, out_dir
         bar = tqdm(total=config.max_steps, initial=step, desc=f"train {config.method}", unit="step")
 
     def save():
+        buffer = io.BytesIO()
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                     "step": step, "elapsed": elapsed, "epoch": epoch, "config": asdict(config),
-                    "torch_rng": torch.random.get_rng_state()}, checkpoint.with_suffix(".tmp"))
-        checkpoint.with_suffix(".tmp").replace(checkpoint)
+                    "torch_rng": torch.random.get_rng_state()}, buffer)
+        atomic_write_bytes(checkpoint, buffer.getvalue())
 
     started = time.time() - elapsed
     # a resumed run that already reached its step or time budget trains no further
@@ -289,7 +287,7 @@ def train_model(config: TrainConfig, objective, epoch_batches, validate, out_dir
 
 def export_checkpoint(run_dir: str | Path, out_path: str | Path, half: bool = True) -> dict:
     """Write the EMA weights of a run as a small inference checkpoint (fp16 by default)."""
-    state = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=False)
+    state = read_payload(Path(run_dir) / "checkpoint.pt")
     weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in state["ema"].items()}
     payload = {"model": state["config"]["model"], "method": state["config"]["method"], "state_dict": weights}
     torch.save(payload, out_path)

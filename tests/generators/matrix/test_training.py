@@ -6,9 +6,8 @@ import torch
 from crystal_fixtures import tiny_rows, write_csv_gz
 
 from explorer.data import load_processed
-from explorer.models import make_conditions
-from explorer.pretrained import load_checkpoint
-from explorer.training import (
+from explorer.generators.matrix.checkpoints import load_checkpoint
+from explorer.generators.matrix.training import (
     TrainConfig,
     batch_tensors,
     export_checkpoint,
@@ -16,6 +15,7 @@ from explorer.training import (
     size_bucketed_batches,
     train_generation,
 )
+from explorer.models import make_conditions
 
 TINY_MODEL = {"arch": "transformer", "dim": 16, "depth": 1, "heads": 2}
 
@@ -130,8 +130,8 @@ def test_warm_start_from_an_exported_checkpoint(tiny_set, tmp_path):
 
 def test_palette_cfm_warm_starts_from_a_cfm_normal_generation_checkpoint(tiny_set, tmp_path):
     from explorer.errors import ExplorerInputError
+    from explorer.generators.matrix.training import load_initial_weights
     from explorer.models import build_model
-    from explorer.training import load_initial_weights
 
     train, val = tiny_set.select(tiny_set.split != "val"), tiny_set.select(tiny_set.split == "val")
     train_generation(_config(method="cfm-normal"), train, val, tmp_path / "gen", progress=False)

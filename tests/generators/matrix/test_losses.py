@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from explorer.losses import lattice_rows, masked_mse, pbc_loss
+from explorer.generators.matrix.losses import lattice_rows, masked_mse, pbc_loss
 from explorer.representation import MATRIX_ROWS
 
 

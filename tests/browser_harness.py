@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
-REPO = Path(__file__).resolve().parents[2]  # the repository checkout (apps/, node_modules/)
+REPO = Path(__file__).resolve().parents[1]  # the repository checkout (apps/, node_modules/)
 CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("EXPLORER_CHROMEDRIVER", "/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

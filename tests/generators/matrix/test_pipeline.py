@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.devices import resolve_device
 from explorer.errors import ExplorerInputError
+from explorer.generators.matrix.pipeline import GenerationPipeline
 from explorer.models import CrystalTransformer, make_conditions
-from explorer.pipeline import GenerationPipeline, resolve_device
 from explorer.representation import MATRIX_ROWS
 
 

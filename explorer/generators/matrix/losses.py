@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from .representation import MATRIX_ROWS, MAX_SITES
+from ...representation import MATRIX_ROWS, MAX_SITES
 
 _CHOICES = torch.tensor(list(itertools.product((0.0, 1.0), repeat=3)))  # (8, 3) corner choices
 

@@ -1,0 +1,78 @@
+"""Candidates: a sampled structure with the conditions it was asked for and its checks (validity, detected
+space group), whatever family or retrieval method produced it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monty.json import MSONable
+from pymatgen.core import Structure
+
+from .representation import MIN_DISTANCE, detect_spacegroup, min_interatomic_distance, symmetrize
+
+
+@dataclass
+class Candidate(MSONable):
+    """One generated structure with the conditions it was asked for.
+
+    ``target_energy`` is the requested formation energy (eV/atom); ``min_distance`` is the shortest
+    interatomic distance (Å); ``valid`` is False when two atoms are closer than 0.5 Å."""
+
+    structure: Structure
+    formula: str
+    spacegroup_requested: int
+    spacegroup_detected: int
+    target_energy: float
+    min_distance: float
+    valid: bool
+    model: str = ""
+    steps: int = 0
+    seed: int = 0
+    index: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """The row written to ``candidates.csv``."""
+        return {"index": self.index, "formula": self.formula, "spacegroup_requested": self.spacegroup_requested,
+                "spacegroup_detected": self.spacegroup_detected, "target_energy": self.target_energy,
+                "min_distance": round(self.min_distance, 4), "valid": self.valid, "n_sites": len(self.structure),
+                "volume": round(self.structure.volume, 3), "model": self.model, "steps": self.steps,
+                "seed": self.seed, "source": self.source()}
+
+    def source(self) -> str:
+        """Where a prototype candidate comes from ("CsCl mp-22865"); "" for sampled ones."""
+        prototype = (self.extra or {}).get("prototype")
+        return f"{prototype['source_formula']} {prototype['source_id']}" if prototype else ""
+
+
+def condition_score(structure: Structure, spacegroup: int) -> tuple[bool, bool]:
+    """How well a sample meets its conditions, for choosing among draws: (valid — no atoms closer than
+    0.5 Å, spglib (symprec 0.1) finds the requested space group). Uses no reference structure."""
+    return (min_interatomic_distance(structure) >= MIN_DISTANCE, detect_spacegroup(structure) == int(spacegroup))
+
+
+def best_draw(options: list[Structure], spacegroup: int | None) -> Structure:
+    """The sample with the best :func:`condition_score` among ``options`` (the first one on ties)."""
+    scores = [condition_score(s, int(spacegroup or 0)) for s in options]
+    return options[max(range(len(options)), key=lambda k: (scores[k], -k))]
+
+
+def snap_to_spacegroup(structure: Structure, spacegroup: int) -> tuple[Structure, bool]:
+    """(structure refined onto ``spacegroup`` when a tolerance ≤ 0.4 Å allows it, else unchanged; snapped?)"""
+    refined = symmetrize(structure, spacegroup)
+    return (structure, False) if refined is None else (refined, True)
+
+
+def make_candidate(structure: Structure, spacegroup: int | None, energy: float | None, snap: bool = False,
+                   **info) -> Candidate:
+    """Candidate with its checks; ``snap`` refines the structure onto the requested space group first (0 / NaN
+    stand for a space group / energy that was not requested)."""
+    snapped = False
+    if snap and spacegroup:
+        structure, snapped = snap_to_spacegroup(structure, spacegroup)
+    distance = min_interatomic_distance(structure)
+    return Candidate(structure=structure, formula=structure.composition.reduced_formula,
+                     spacegroup_requested=int(spacegroup or 0), spacegroup_detected=detect_spacegroup(structure),
+                     target_energy=float("nan") if energy is None else float(energy), min_distance=distance,
+                     valid=bool(distance >= MIN_DISTANCE),
+                     extra={"snapped": snapped}, **info)

@@ -1,0 +1,44 @@
+"""Low-level file helpers: atomic writes and sha256 digests of files (no explorer imports).
+
+An atomic write goes to a temporary file next to the target (unique per process and thread), is flushed to
+disk and renamed over the target, so readers see either the old or the complete new content, never a part,
+and concurrent writers never write into each other's file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (parent folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (parent folders created); returns the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 digest of a file's content (read in blocks, not all at once)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256"]

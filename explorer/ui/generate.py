@@ -1,0 +1,237 @@
+"""Generate mode: formula, space group, target formation energy and model -> ``explorer.generate`` in the
+background, with a progress bar that follows the sampler steps."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import panel as pn
+import param
+
+import explorer
+
+from ..errors import ExplorerInputError
+from ..generation import check_energy, parse_formula
+from ..generators import default_model, model_info, model_infos
+from ..spacegroups import check_spacegroup
+from .controls import JobControls
+from .hull import chemical_system, hull_energy
+from .widgets import PeriodicTable, SpacegroupSelect, add_element, energy_scale_html
+from .workspace import Workspace, message
+
+# Formation energies of the training structures (mp + wbm): 0.1 % / 99.9 % quantiles -4.25 / +0.92 eV/atom.
+ENERGY_RANGE = (-4.5, 1.0)
+
+
+def generation_models() -> list:
+    """Registry entries (:class:`~explorer.generators.ModelInfo`) of the generation models."""
+    return model_infos("generation")
+
+
+def sampler_options(model: str) -> dict[str, str]:
+    """{sampler: model name} of the registered models that share ``model``'s checkpoint (e.g. ddpm / ddim)."""
+    file = model_info(model).file
+    return {(m.sampler or m.method): m.name for m in generation_models() if m.file == file}
+
+
+def network_options() -> dict[str, str]:
+    """{label: first model name} per registered network (checkpoint), in manifest order."""
+    options: dict[str, str] = {}
+    for m in generation_models():
+        label = f"{m.family}: {m.file.rsplit('.', 1)[0].replace('_', '-')}"
+        options.setdefault(label, m.name)
+    return {label: name for label, name in options.items()}
+
+
+class GeneratePanel(pn.viewable.Viewer):
+    """The Generate card. Its parameters are the settings a user sees; ``generate()`` runs the library."""
+
+    formula = param.String(default="TaWB6")
+    spacegroup = param.Integer(default=191, bounds=(1, 230))
+    energy = param.Number(default=-0.45, bounds=ENERGY_RANGE, step=0.01)
+    model = param.Selector(default=None, objects=[])
+    steps = param.Integer(default=100, bounds=(1, 1000))
+    n = param.Integer(default=16, bounds=(1, 64))
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1))
+    draws = param.Integer(default=1, bounds=(1, 8), doc="samples per candidate; the best by validity and space group")
+    snap = param.Boolean(default=False, doc="refine each sample onto the requested space group")
+
+    SETTINGS = ("formula", "spacegroup", "energy", "model", "steps", "n", "seed", "draws", "snap")
+
+    def __init__(self, workspace: Workspace, **params):
+        models = [m.name for m in generation_models()]
+        self.param.model.objects = models
+        params.setdefault("model", default_model())
+        super().__init__(**params)
+        self.workspace = workspace
+        self.job = workspace.job("generate")
+        self.hull_energy: float | None = None
+        self._hull_request: str | None = None
+        self._hull_listeners = []
+        self._build()
+
+    # ------------------------------------------------------------------ widgets
+    def _build(self) -> None:
+        w = pn.widgets
+        self.formula_input = w.TextInput(label="Formula (cell contents, e.g. TaWB6 or Ta2W2B12)", value=self.formula,
+                                         sizing_mode="stretch_width")
+        self.formula_input.param.watch(lambda e: self._validate_formula(e.new or ""), "value_input")
+        self.formula_input.param.watch(lambda e: setattr(self, "formula", e.new), "value")
+        self.formula_status = pn.pane.HTML("", margin=(0, 10))
+        self.periodic = PeriodicTable(sizing_mode="stretch_width")
+        self.periodic.on_pick(self._pick_element)
+        self.spacegroup_select = SpacegroupSelect(self, "spacegroup", label="Space group")
+        self.energy_slider = w.EditableFloatSlider.from_param(
+            self.param.energy, label="Target formation energy (eV/atom)", sizing_mode="stretch_width", format="0.00")
+        self.energy_scale = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
+        self.model_select = w.Select(label="Model", options=network_options(), sizing_mode="stretch_width")
+        self.sampler_select = w.Select(label="Sampler", options={}, width=110)
+        self.model_select.param.watch(lambda e: self._choose_network(e.new), "value")
+        self.sampler_select.param.watch(lambda e: e.new and setattr(self, "model", e.new), "value")
+        self.model_info = pn.pane.HTML("", margin=(0, 10))
+        self.steps_input = w.IntInput.from_param(self.param.steps, label="Steps", width=80)
+        self.n_input = w.IntInput.from_param(self.param.n, label="Number", width=80)
+        self.seed_input = w.IntInput.from_param(self.param.seed, label="Seed", width=80)
+        self.draws_input = w.IntInput.from_param(self.param.draws, label="Draws", width=70)
+        self.snap_box = w.Checkbox.from_param(self.param.snap, label="snap onto the space group")
+        self.controls = JobControls(self.workspace, "generate", "Generate candidates", "Generating…", "primary",
+                                    self.generate)
+        self.generate_button, self.status = self.controls.button, self.controls.status
+        self._model_changed()
+        self._formula_changed()
+
+    def __panel__(self):
+        return pn.Column(
+            self.formula_input, self.formula_status,
+            pn.Card(self.periodic, title="Periodic table (click to add)", collapsed=True, sizing_mode="stretch_width",
+                    margin=(5, 0), header_background="#f3f5f7"),
+            self.spacegroup_select,
+            self.energy_slider, self.energy_scale,
+            pn.Row(self.model_select, self.sampler_select, sizing_mode="stretch_width"), self.model_info,
+            pn.Row(self.steps_input, self.n_input, self.seed_input, self.draws_input),
+            self.snap_box,
+            self.controls, sizing_mode="stretch_width")
+
+    # ------------------------------------------------------------------ inputs
+    def _validate_formula(self, text: str) -> bool:
+        try:
+            species = parse_formula(text)
+        except ExplorerInputError as exc:
+            self.formula_status.object = message("error", str(exc))
+            self.generate_button.disabled = True
+            return False
+        from pymatgen.core import Composition
+
+        composition = Composition(text)
+        parts = " ".join(f"{e.symbol}{int(a)}" for e, a in composition.items())
+        self.formula_status.object = message("ok", f"{parts} · {len(species)} atoms in the cell")
+        self.generate_button.disabled = self.job.busy
+        self.periodic.highlight = [e.symbol for e in composition.elements]
+        return True
+
+    def _pick_element(self, element: str) -> None:
+        self.formula_input.value = add_element(self.formula_input.value_input or self.formula_input.value, element)
+
+    @param.depends("formula", watch=True)
+    def _formula_changed(self) -> None:
+        if self.formula_input.value != self.formula:
+            self.formula_input.value = self.formula
+        if self._validate_formula(self.formula):
+            self._request_hull_energy(self.formula)
+        else:
+            self.hull_energy = None
+            self._energy_scale()
+
+    def on_hull_energy(self, callback) -> None:
+        """``callback(formula)`` once the hull energy of a newly typed formula is known."""
+        self._hull_listeners.append(callback)
+
+    def _request_hull_energy(self, formula: str) -> None:
+        """Hull energy of the composition for the slider marker, in a background thread; only the answer to the
+        latest request is shown."""
+        self._hull_request = formula
+
+        def work():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    value = hull_energy(formula)
+            except Exception:
+                value = None
+
+            def apply():
+                if self._hull_request == formula:
+                    self.hull_energy = value
+                    self._energy_scale()
+                    for callback in self._hull_listeners:
+                        callback(formula)
+
+            self.workspace.dispatch(apply)
+
+        self.hull_energy = None
+        threading.Thread(target=work, name="explorer-hull-energy", daemon=True).start()
+        self._energy_scale()
+
+    def chemical_system(self) -> str | None:
+        try:
+            return chemical_system(self.formula)
+        except ExplorerInputError:
+            return None
+
+    @param.depends("energy", watch=True)
+    def _energy_scale(self) -> None:
+        self.energy_scale.object = energy_scale_html(*ENERGY_RANGE, self.energy, self.hull_energy)
+
+    def _choose_network(self, name: str) -> None:
+        """A network was chosen: keep the sampler when that network offers it, else take its first one."""
+        samplers = sampler_options(name)
+        current = model_info(self.model).sampler if self.model else None
+        same = [m for m in samplers.values() if model_info(m).sampler == current]
+        self.model = same[0] if same else next(iter(samplers.values()))
+
+    @param.depends("model", watch=True)
+    def _model_changed(self) -> None:
+        info = model_info(self.model)
+        samplers = sampler_options(self.model)
+        self.sampler_select.options = samplers
+        self.sampler_select.value = self.model
+        networks = network_options()
+        network = next((n for n, first in networks.items() if self.model in sampler_options(first).values()), None)
+        if network is not None and self.model_select.value != networks[network]:
+            self.model_select.value = networks[network]
+        arch = info.info.get("model", {}).get("arch", "")
+        epochs = info.info.get("epochs")
+        self.model_info.object = message("info", f"{info.family} family · {info.method} · {arch}"
+                                                 + (f" · {epochs} epochs" if epochs is not None else ""))
+
+    # ------------------------------------------------------------------ generation
+    def request(self) -> dict:
+        """The checked arguments of ``explorer.generate`` (one-line errors)."""
+        parse_formula(self.formula)
+        return {"formula": self.formula, "spacegroup": check_spacegroup(self.spacegroup),
+                "energy": check_energy(self.energy), "n": int(self.n), "model": self.model, "steps": int(self.steps),
+                "seed": int(self.seed), "draws": int(self.draws), "snap": bool(self.snap)}
+
+    def generate(self, wait: bool = False) -> bool:
+        """Start ``explorer.generate`` in the background; False when a generation is already running or the input
+        is invalid. ``wait=True`` blocks until the candidates are there (notebooks, tests)."""
+        if self.job.busy:
+            return False
+        try:
+            arguments = self.request()
+        except ExplorerInputError as exc:
+            self.status.object = message("error", str(exc))
+            return False
+        self.controls.begin(arguments["steps"] * arguments["draws"], "loading the model…")
+        report = self.controls.reporter(lambda done, total, seconds: f"sampler step {done}/{total} · {seconds:.1f} s")
+
+        def finished(candidates, seconds):
+            self.workspace.set_candidates(candidates)
+            valid = sum(c.valid for c in candidates)
+            matched = sum(c.spacegroup_detected == c.spacegroup_requested for c in candidates)
+            return "ok", (f"{len(candidates)} candidates in {seconds:.1f} s · {valid} valid · {matched} in the "
+                          "requested space group")
+
+        return self.controls.run(lambda: explorer.generate(**arguments, device="auto", callback=report), finished,
+                                 wait)

@@ -1,0 +1,95 @@
+import json
+
+import pytest
+from crystal_fixtures import copy_shipped_model, tamper
+
+from explorer.config import PRETRAINED_DIR
+from explorer.errors import ExplorerInputError
+from explorer.fileio import file_sha256
+from explorer.generators import (
+    GenerationRequest,
+    Generator,
+    available_models,
+    default_model,
+    get_generator,
+    list_generators,
+    model_info,
+    read_manifest,
+)
+from explorer.generators.matrix.pipeline import MODIFICATION_METHODS
+from explorer.generators.registry import checkpoint_path
+from explorer.schedulers import make_scheduler
+
+SHIPPED = ("ddpm", "ddim", "cfm-normal", "cfm-uniform", "mod-palette-cfm")
+
+
+def test_manifest_lists_the_shipped_models():
+    manifest = read_manifest()
+    assert set(SHIPPED) <= set(available_models())
+    assert default_model() in available_models("generation")
+    assert default_model("modification") in available_models("modification")
+    for entry in manifest["models"]:
+        for key in ("name", "family", "task", "file", "method", "sampler", "model", "data", "command", "sha256"):
+            assert key in entry, (entry["name"], key)
+        if entry["task"] == "generation":
+            make_scheduler(entry["method"], entry["sampler"])  # a valid method/sampler pair
+        else:
+            assert entry["method"] in MODIFICATION_METHODS and entry["elements"]
+        assert (PRETRAINED_DIR / entry["file"]).is_file()
+        assert file_sha256(PRETRAINED_DIR / entry["file"]) == entry["sha256"]
+
+
+def test_every_model_is_a_generator_of_its_family():
+    for summary in list_generators():
+        generator = get_generator(summary["name"])
+        assert isinstance(generator, Generator)
+        assert generator.family == summary["family"] and generator.task == summary["task"]
+        assert summary["conditions"] == sorted(generator.conditions)
+        assert set(summary["metrics"]) <= {"val", "test"}
+
+
+def test_aliases_and_task_checks():
+    assert model_info("palette-cfm").name == "mod-palette-cfm"
+    assert model_info(None, task="modification").name == default_model("modification")
+    with pytest.raises(ExplorerInputError, match="is a modification model.*explorer modify"):
+        model_info("mod-cfm", task="generation")
+    with pytest.raises(ExplorerInputError, match="is a generation model"):
+        model_info("cfm-normal", task="modification")
+    with pytest.raises(ExplorerInputError, match="unknown model 'no-such-model'; available: "):
+        model_info("no-such-model")
+    with pytest.raises(ExplorerInputError, match="unknown task"):
+        available_models("screening")
+
+
+def test_a_condition_the_model_does_not_take_is_refused():
+    generation = get_generator("cfm-normal")
+    with pytest.raises(ExplorerInputError, match="does not take Wyckoff site counts"):
+        generation.check(GenerationRequest(species=(11, 17), spacegroup=225, energy=-2.0, wyckoff={"a": 1}))
+    with pytest.raises(ExplorerInputError, match="needs a space group"):
+        generation.check(GenerationRequest(species=(11, 17), energy=-2.0))
+
+
+def test_unknown_family_is_one_line(tmp_path):
+    manifest = read_manifest()
+    manifest["models"][0]["family"] = "no-such-family"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    name = manifest["models"][0]["name"]
+    with pytest.raises(ExplorerInputError, match="unknown generator family 'no-such-family'"):
+        get_generator(name, directory=tmp_path)
+
+
+def test_checkpoint_path_checks_the_manifest_hash(tmp_path):
+    info = copy_shipped_model(tmp_path)
+    assert checkpoint_path(model_info(info.name, directory=tmp_path), tmp_path) == tmp_path / info.file
+    path = tmp_path / info.file
+    tamper(path)
+    with pytest.raises(ExplorerInputError, match="sha256"):
+        checkpoint_path(model_info(info.name, directory=tmp_path), tmp_path)
+    path.unlink()
+    with pytest.raises(ExplorerInputError, match="not found"):
+        checkpoint_path(model_info(info.name, directory=tmp_path), tmp_path)
+
+
+def test_lookup_errors(tmp_path):
+    with pytest.raises(ExplorerInputError, match="manifest"):
+        read_manifest(tmp_path)
