@@ -9,7 +9,13 @@ Public API::
                                                    energies="-0.6:-0.4:0.05", out="run"))
 """
 
-from .candidates import Candidate
+import os
+
+# spglib's C library prints its internal notes ("spglib: ssm_get_exact_positions failed.") to the terminal; they
+# are not the user's business (the Python results say when symmetry search fails).
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
+
+from .candidates import Candidate  # noqa: E402
 from .errors import ExplorerInputError
 from .evaluation import evaluate_generation
 from .generation import generate, generation_request, parse_formula

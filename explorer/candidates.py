@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from monty.json import MSONable
 from pymatgen.core import Structure
 
+from .checks import closest_pair
 from .representation import MIN_DISTANCE, detect_spacegroup, min_interatomic_distance, symmetrize
 
 
@@ -16,7 +17,8 @@ class Candidate(MSONable):
     """One generated structure with the conditions it was asked for.
 
     ``target_energy`` is the requested formation energy (eV/atom); ``min_distance`` is the shortest
-    interatomic distance (Å); ``valid`` is False when two atoms are closer than 0.5 Å."""
+    interatomic distance (Å); ``valid`` is False when two atoms are closer than 0.5 Å or than 0.6 × the sum of
+    their covalent radii (:mod:`explorer.checks`), and ``invalid_reason`` then says which pair, how close."""
 
     structure: Structure
     formula: str
@@ -30,6 +32,7 @@ class Candidate(MSONable):
     seed: int = 0
     index: int = 0
     extra: dict = field(default_factory=dict)
+    invalid_reason: str = ""
 
     def summary(self) -> dict:
         """The row written to ``candidates.csv``."""
@@ -37,7 +40,7 @@ class Candidate(MSONable):
                 "spacegroup_detected": self.spacegroup_detected, "target_energy": self.target_energy,
                 "min_distance": round(self.min_distance, 4), "valid": self.valid, "n_sites": len(self.structure),
                 "volume": round(self.structure.volume, 3), "model": self.model, "steps": self.steps,
-                "seed": self.seed, "source": self.source()}
+                "seed": self.seed, "source": self.source(), "invalid_reason": self.invalid_reason}
 
     def source(self) -> str:
         """Where a prototype candidate comes from ("CsCl mp-22865"); "" for sampled ones."""
@@ -45,10 +48,18 @@ class Candidate(MSONable):
         return f"{prototype['source_formula']} {prototype['source_id']}" if prototype else ""
 
 
+def validity(structure: Structure) -> tuple[float, bool, str]:
+    """(shortest distance in Å, valid, reason when not valid): see :class:`Candidate`."""
+    distance = min_interatomic_distance(structure)
+    check = closest_pair(structure)
+    reason = check.reason or (f"atoms {distance:.2f} Å apart (< {MIN_DISTANCE} Å)" if distance < MIN_DISTANCE else "")
+    return distance, not reason, reason
+
+
 def condition_score(structure: Structure, spacegroup: int) -> tuple[bool, bool]:
-    """How well a sample meets its conditions, for choosing among draws: (valid — no atoms closer than
-    0.5 Å, spglib (symprec 0.1) finds the requested space group). Uses no reference structure."""
-    return (min_interatomic_distance(structure) >= MIN_DISTANCE, detect_spacegroup(structure) == int(spacegroup))
+    """How well a sample meets its conditions, for choosing among draws: (valid, see :func:`validity`; spglib
+    (symprec 0.1) finds the requested space group). Uses no reference structure."""
+    return validity(structure)[1], detect_spacegroup(structure) == int(spacegroup)
 
 
 def best_draw(options: list[Structure], spacegroup: int | None) -> Structure:
@@ -70,9 +81,8 @@ def make_candidate(structure: Structure, spacegroup: int | None, energy: float |
     snapped = False
     if snap and spacegroup:
         structure, snapped = snap_to_spacegroup(structure, spacegroup)
-    distance = min_interatomic_distance(structure)
+    distance, valid, reason = validity(structure)
     return Candidate(structure=structure, formula=structure.composition.reduced_formula,
                      spacegroup_requested=int(spacegroup or 0), spacegroup_detected=detect_spacegroup(structure),
                      target_energy=float("nan") if energy is None else float(energy), min_distance=distance,
-                     valid=bool(distance >= MIN_DISTANCE),
-                     extra={"snapped": snapped}, **info)
+                     valid=valid, invalid_reason=reason, extra={"snapped": snapped}, **info)

@@ -257,9 +257,24 @@ def _count(text: str) -> int:
         raise ExplorerInputError(f"expected 'auto' or a whole number, got {text!r}") from None
 
 
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """``rows`` as CSV with ``columns`` (others ignored), written atomically."""
+    import csv
+    import io
+
+    from .fileio import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
 def _write_candidates(candidates, args) -> int:
     """Structure files + candidates.csv in ``args.out``; a summary line (JSON with --json)."""
-    import csv
+    from .fileio import atomic_write_text
+    from .structure_io import structure_text
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -267,12 +282,9 @@ def _write_candidates(candidates, args) -> int:
     for c in candidates:
         name = f"{c.formula}_sg{c.spacegroup_requested}_{c.index:03d}"
         filename = f"{name}.cif" if args.format == "cif" else f"{name}.vasp"
-        c.structure.to(filename=str(out / filename), fmt=EXPORT_FORMATS[args.format])
+        atomic_write_text(out / filename, structure_text(c.structure, args.format))
         rows.append({"file": filename, **c.summary()})
-    with open(out / "candidates.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_csv(out / "candidates.csv", rows, list(rows[0]))
     valid = sum(r["valid"] for r in rows)
     same_sg = sum(r["spacegroup_detected"] == r["spacegroup_requested"] for r in rows)
     prototypes = sum(c.model == "prototype" for c in candidates)
@@ -423,8 +435,10 @@ def _run_relaxations(items, labels, args, formation: str, steps: int, workers: i
 
 
 def cmd_relax(args) -> int:
-    import csv
     import time
+
+    from .fileio import atomic_write_text
+    from .structure_io import structure_text
 
     start = time.perf_counter()
     _check_relax_args(args)
@@ -435,15 +449,12 @@ def cmd_relax(args) -> int:
     for result, name in zip(results, _output_names(args.files)):
         row = result.summary()
         if result.structure is not None:
-            result.structure.to(filename=str(out / name), fmt="cif")
+            atomic_write_text(out / name, structure_text(result.structure, "cif"))
             row["output"] = name
         rows.append(row)
     columns = ["file", "status", "energy_per_atom", "formation_energy_per_atom", "steps", "a", "b", "c", "volume",
-               "output", "error"]
-    with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+               "output", "error", "warning"]
+    _write_csv(out / "results.csv", rows, columns)
     summary = {"results": rows, "seconds": round(time.perf_counter() - start, 2)}
     if args.json:
         print(json.dumps(summary))
@@ -451,7 +462,8 @@ def cmd_relax(args) -> int:
         for row in rows:
             energy = row["energy_per_atom"]
             detail = f"{energy:.4f} eV/atom, {row['steps']} steps" if energy is not None else row.get("error", "")
-            print(f"{row['file']}: {row['status']} ({detail})")
+            print(f"{row['file']}: {row['status']} ({detail})" + (f"; warning: {row['warning']}"
+                                                                  if row.get("warning") else ""))
         print(f"wrote {sum('output' in r for r in rows)} relaxed structures to {out}; see results.csv")
     return 0 if any(r["status"] != "failed" for r in rows) else 1
 
@@ -654,9 +666,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """What reaches the terminal is the project's own words: explorer's warnings as one line, the libraries'
+    (pymatgen, torch, matgl, ...) not at all."""
+    if str(filename).startswith(str(Path(__file__).parent)):
+        print(f"explorer: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from .errors import ExplorerInputError
 
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"models": cmd_models, "generate": cmd_generate, "modify": cmd_modify, "evaluate": cmd_evaluate,

@@ -11,6 +11,7 @@ import gzip
 import io
 import math
 import os
+import threading
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -87,16 +88,21 @@ def _encode_row(args):
     return index, (crystal.matrix, crystal.atomic_numbers, crystal.spacegroup)
 
 
-def process_rows(rows: list[dict], workers: int | None = None, progress: bool = False) -> ProcessedSet:
-    """Encode rows (canonical primitive cell, ≤ 60 sites); rows that fail or are too large are dropped."""
+def process_rows(rows: list[dict], workers: int | None = None, progress: bool = False,
+                 callback=None) -> ProcessedSet:
+    """Encode rows (canonical primitive cell, ≤ 60 sites); rows that fail or are too large are dropped.
+    ``callback(done, total)`` is called as rows are encoded (an exception raised in it stops the work). Worker
+    processes are forked from the main thread, started fresh (forkserver) from any other thread, where forking
+    a threaded process is unsafe."""
     jobs = [(i, row["cif"], row.get("spacegroup")) for i, row in enumerate(rows)]
     workers = workers or os.cpu_count() or 1
     if workers > 1 and len(jobs) > 64:
-        with get_context("fork").Pool(workers) as pool:
+        method = "fork" if threading.current_thread() is threading.main_thread() else "forkserver"
+        with get_context(method).Pool(workers) as pool:
             results = pool.imap(_encode_row, jobs, chunksize=64)
-            results = list(_progress(results, len(jobs), progress))
+            results = list(_reported(_progress(results, len(jobs), progress), len(jobs), callback))
     else:
-        results = [_encode_row(job) for job in _progress(jobs, len(jobs), progress)]
+        results = [_encode_row(job) for job in _reported(_progress(jobs, len(jobs), progress), len(jobs), callback)]
     kept = [(i, r) for i, r in results if r is not None]
     n = len(kept)
     matrix = np.zeros((n, MATRIX_ROWS, 3), dtype=np.float32)
@@ -110,6 +116,19 @@ def process_rows(rows: list[dict], workers: int | None = None, progress: bool = 
     split = np.array([rows[i].get("split", "") for i in index], dtype="U8")
     ids = np.array([rows[i].get("material_id") or rows[i].get("id") or str(i) for i in index], dtype="U32")
     return ProcessedSet(matrix, species, n_sites, spacegroup, energy, split, ids)
+
+
+def _reported(iterable, total: int, callback, every: int = 64):
+    """``iterable`` unchanged, calling ``callback(done, total)`` every ``every`` items and at the end."""
+    if callback is None:
+        yield from iterable
+        return
+    done = 0
+    for item in iterable:
+        yield item
+        done += 1
+        if done % every == 0 or done == total:
+            callback(done, total)
 
 
 def _progress(iterable, total, enabled):
@@ -126,8 +145,10 @@ def processed_cache_path(path: str | os.PathLike) -> Path:
     return cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}-v{PROCESSING_VERSION}.npz"
 
 
-def load_processed(path: str | os.PathLike, workers: int | None = None, progress: bool = True) -> ProcessedSet:
-    """Processed arrays for a structure CSV(.gz), read from the on-disk cache when the source is unchanged."""
+def load_processed(path: str | os.PathLike, workers: int | None = None, progress: bool = True,
+                   callback=None) -> ProcessedSet:
+    """Processed arrays for a structure CSV(.gz), read from the on-disk cache when the source is unchanged
+    (``callback(done, total)``: see :func:`process_rows`)."""
     path = Path(path)
     if not path.is_file():
         raise ExplorerInputError(f"file not found: {path}")
@@ -135,7 +156,7 @@ def load_processed(path: str | os.PathLike, workers: int | None = None, progress
     if cache.is_file():
         with np.load(cache) as data:
             return ProcessedSet(*(data[f] for f in ProcessedSet.__dataclass_fields__))
-    processed = process_rows(read_rows(path), workers=workers, progress=progress)
+    processed = process_rows(read_rows(path), workers=workers, progress=progress, callback=callback)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **{f: getattr(processed, f) for f in ProcessedSet.__dataclass_fields__})
     atomic_write_bytes(cache, buffer.getvalue())
@@ -143,12 +164,17 @@ def load_processed(path: str | os.PathLike, workers: int | None = None, progress
 
 
 def load_training_data(data_dir=None, splits=("train",), max_sites: int = MAX_SITES,
-                       workers: int | None = None) -> ProcessedSet:
+                       workers: int | None = None, callback=None) -> ProcessedSet:
     """Train/val/test arrays from ``mp_structures`` + ``wbm_structures`` (the ``split`` column; never mixed).
-    ``workers``: processes encoding a file that is not cached yet (default all cores)."""
+    ``workers``: processes encoding a file that is not cached yet (default all cores); ``callback(done, total,
+    name)`` follows the encoding of each such file."""
     from .config import data_file
 
-    parts = [load_processed(data_file(name, data_dir), workers=workers) for name in TRAINING_FILES]
+    parts = []
+    for name in TRAINING_FILES:
+        report = None if callback is None else (lambda done, total, name=name: callback(done, total, name))
+        parts.append(load_processed(data_file(name, data_dir), workers=workers, callback=report,
+                                    progress=callback is None))
     data = ProcessedSet.concatenate(parts)
     mask = np.isin(data.split, list(splits)) & (data.n_sites <= max_sites) & np.isfinite(data.energy)
     return data.select(mask)

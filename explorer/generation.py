@@ -4,6 +4,7 @@ a target formation energy, with any registered generator (:mod:`explorer.generat
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 from pymatgen.core import Composition
@@ -15,11 +16,16 @@ from .generators import GenerationRequest, get_generator
 from .representation import check_site_count
 from .spacegroups import check_spacegroup
 
+_COUNT = re.compile(r"([A-Z][a-z]?)\s*(-?\d*\.?\d*)")
+
 
 def parse_formula(formula: str) -> list[int]:
     """Cell contents of a formula such as 'TaWB6' or 'Ta2 W2 B12' -> sorted atomic numbers."""
     if not isinstance(formula, str) or not formula.strip():
         raise ExplorerInputError("formula is empty")
+    for symbol, count in _COUNT.findall(formula):
+        if count and float(count) <= 0:  # pymatgen drops "Cl0" silently
+            raise ExplorerInputError(f"formula {formula!r}: {symbol} count must be a positive integer, got {count}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -59,7 +65,8 @@ def generation_request(formula: str, spacegroup=None, energy=None, wyckoff=None)
 
 def generate(formula: str, spacegroup: int | None = None, energy: float | None = None, n: int = 16,
              model: str | None = None, steps: int | None = None, seed: int = 0, device: str = "auto",
-             snap: bool = False, draws: int = 1, callback=None, wyckoff: dict | None = None) -> list[Candidate]:
+             snap: bool = False, draws: int = 1, callback=None, wyckoff: dict | None = None,
+             check_sites: bool = True) -> list[Candidate]:
     """Generate ``n`` candidate structures of ``formula`` (cell contents) in ``spacegroup`` (1..230) with a
     target formation energy ``energy`` (eV/atom), using a registered model (default: the manifest's best).
     A condition the model does not take, or one it needs and is not given, is a one-line
@@ -69,13 +76,15 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
     requested space group where a spglib tolerance ≤ 0.4 Å allows it (``candidate.extra['snapped']``).
     ``draws > 1`` samples that many structures per candidate and keeps the one that best meets the conditions
     (valid, requested space group detected), at ``draws`` times the cost. ``callback(done, total)`` is called
-    after every sampler step (total: all steps of the call); an exception raised in it cancels the sampling."""
+    after every sampler step (total: all steps of the call); an exception raised in it cancels the sampling.
+    A space group whose Wyckoff positions cannot hold the formula's atoms is a one-line error
+    (``check_sites=False``: sample it anyway; no sample can then have it)."""
     request = generation_request(formula, spacegroup, energy, wyckoff)
     if steps is not None and int(steps) < 1:
         raise ExplorerInputError(f"steps must be >= 1, got {steps}")
     generator = get_generator(model, task="generation")
     return generator.sample(request, n=n, seed=seed, device=device, callback=callback, steps=steps, draws=draws,
-                            snap=snap)
+                            snap=snap, check_sites=check_sites)
 
 
 __all__ = ["Candidate", "check_energy", "generate", "generation_request", "make_candidate", "parse_formula"]

@@ -22,6 +22,19 @@ RELAX_STEPS = 300  # FIRE steps of the relaxation of modified candidates
 RELAX_FMAX = 0.05  # eV/Å
 
 
+def check_initial_structure(structure):
+    """The encoded primitive cell of a structure to modify, or a one-line error: the checks ``explorer relax``
+    makes (atoms, order, cell, no overlapping atoms) and the models' limit of 60 sites. The app checks uploads
+    with this, and :func:`modify` its input."""
+    from .relax.single import check_structure
+    from .representation import encode
+
+    problem = check_structure(structure)
+    if problem:
+        raise ExplorerInputError(f"this structure cannot be modified: {problem}")
+    return encode(structure)
+
+
 def modification_model(model: str | None = None):
     """The registered modification generator by name or method alias ('regression' = the shipped
     ``mod-regression``); None: the manifest's ``default_modification``."""
@@ -150,8 +163,7 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     potential, status and energy per atom); 0 = as sampled."""
     from .candidates import make_candidate
     from .generation import check_energy
-    from .representation import encode
-    from .spacegroups import check_spacegroup
+    from .spacegroups import check_sites, check_spacegroup
 
     request = GenerationRequest(spacegroup=check_spacegroup(spacegroup), energy_delta=check_energy(energy_delta),
                                 initial=structure)
@@ -159,9 +171,10 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
         raise ExplorerInputError(f"n must be >= 1, got {n}")
     check_relax_settings(relax_steps, relax_fmax)
     slots = prototype_slots(n, prototypes)
-    crystal = encode(structure)
+    crystal = check_initial_structure(structure)
     generator = modification_model(model)
     generator.check(request)
+    check_sites(crystal.atomic_numbers, request.spacegroup)  # the primitive cell keeps its contents
     found = find_prototypes(crystal, request.spacegroup, slots)
     structures = [p.structure for p in found]
     count = int(n) - len(found)

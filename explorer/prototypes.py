@@ -123,12 +123,14 @@ class PrototypeLibrary:
         return flags
 
     @classmethod
-    def from_data(cls, data_dir=None, splits=("train",), workers: int | None = None) -> PrototypeLibrary:
+    def from_data(cls, data_dir=None, splits=("train",), workers: int | None = None,
+                  callback=None) -> PrototypeLibrary:
         """Library of the given splits of ``mp_structures`` + ``wbm_structures`` in the data directory
-        (``workers``: processes encoding structures that are not cached yet; default all cores)."""
+        (``workers``: processes encoding structures that are not cached yet, default all cores; ``callback(done,
+        total, file name)`` follows that encoding and may raise to stop it)."""
         from .data import load_training_data
 
-        return cls(load_training_data(data_dir, splits=splits, workers=workers))
+        return cls(load_training_data(data_dir, splits=splits, workers=workers, callback=callback))
 
     def __len__(self) -> int:
         return len(self.data)
@@ -193,18 +195,17 @@ _LIBRARIES: dict = {}
 _LIBRARIES_LOCK = threading.Lock()
 
 
-def load_prototype_library(data_dir=None) -> PrototypeLibrary:
+def load_prototype_library(data_dir=None, callback=None) -> PrototypeLibrary:
     """The train-split library of the data directory, built once per process (0.7 s from the cached arrays;
-    the first build encodes every structure, 235 s on 2 cores, with one process when called from a thread
-    other than the main one, where forking is unsafe). Raises :class:`~explorer.errors.ExplorerInputError`
-    when the structure files are missing."""
+    the first build encodes every structure with all cores, 235 s on 2 cores; ``callback(done, total, file
+    name)`` follows it and may raise to stop it). Raises :class:`~explorer.errors.ExplorerInputError` when the
+    structure files are missing."""
     from .config import data_dir as resolve_data_dir
 
     key = str(resolve_data_dir(data_dir))
     with _LIBRARIES_LOCK:  # the app builds it in the background while a Modify click may ask for it
         if key not in _LIBRARIES:
-            workers = None if threading.current_thread() is threading.main_thread() else 1
-            _LIBRARIES[key] = PrototypeLibrary.from_data(data_dir, workers=workers)
+            _LIBRARIES[key] = PrototypeLibrary.from_data(key, callback=callback)
         return _LIBRARIES[key]
 
 

@@ -58,7 +58,7 @@ RESULT_SETTINGS = ("model", "n", "steps", "draws", "seed", "relax_steps", "fmax"
 CSV_COLUMNS = ("rank", "formula", "spacegroup_requested", "spacegroup_detected", "spacegroup_relaxed",
                "target_energy", "formation_energy_per_atom", "e_above_hull", "decomposition", "energy_per_atom",
                "relax_status", "relax_steps", "min_distance", "relaxed_min_distance", "valid", "file", "condition",
-               "index", "error")
+               "index", "error", "note")
 
 
 # ----------------------------------------------------------------------------------------------- input
@@ -322,6 +322,7 @@ class ScreenCandidate(MSONable):
     error: str = ""
     file: str = ""
     e_above_hull: float | None = None
+    note: str = ""  # e.g. an approximate or missing elemental reference behind the formation energy
     decomposition: str = ""
     rank: int | None = None
     structure: Any = field(default=None, repr=False)  # relaxed pymatgen Structure (None when failed)
@@ -547,8 +548,9 @@ def _prepare_relaxation(config: ScreenConfig, screen_plan: ScreenPlan, potential
         references = ElementalReferences(potential, data=config.data_dir)
     elements = sorted({el for c in screen_plan.conditions for el in cell_formula(c.formula)[1]})
     for element in elements:
-        energy = references.energy_per_atom(element)  # ExplorerInputError when no structure of it relaxes
-        yield ReferenceDone(element, energy, references.get(element)["source"])
+        entry = references.get(element)  # None: no structure of it relaxes; its candidates then say so
+        if entry is not None:
+            yield ReferenceDone(element, entry["energy_per_atom"], entry["source"])
     return potential, references
 
 
@@ -559,7 +561,7 @@ def _run_condition(config: ScreenConfig, settings: dict, condition: Condition, p
 
     generated = generate(condition.formula, condition.spacegroup, condition.energy, n=settings["n"],
                          model=settings["model"], steps=settings["steps"], seed=condition.seed,
-                         draws=settings["draws"], device=config.device)
+                         draws=settings["draws"], device=config.device, check_sites=False)  # plan() checked
     labels = [f"{condition.key}_{c.index}" for c in generated]
     results = {}
     for event in irelax([c.structure for c in generated], potential=potential, fmax=settings["fmax"],
@@ -586,7 +588,7 @@ def _candidate(condition: Condition, generated, result) -> ScreenCandidate:
         formation_energy_per_atom=_rounded(result.formation_energy_per_atom),
         spacegroup_relaxed=detect_spacegroup(relaxed) if relaxed is not None else None,
         relaxed_min_distance=_rounded(min_interatomic_distance(relaxed)) if relaxed is not None else None,
-        error=result.error, file=f"structures/{name}.cif",
+        error=result.error, note=result.warning, file=f"structures/{name}.cif",
         structure=relaxed, generated=generated.structure)
 
 

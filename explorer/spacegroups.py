@@ -137,6 +137,29 @@ def _fixed_choices(count: int, sizes: list[int], left: tuple[int, ...], reachabl
     yield from walk(0, count, ())
 
 
+def check_sites(atomic_numbers, number: int) -> None:
+    """One-line :class:`ExplorerInputError` when a cell with these atoms (atomic numbers, e.g. the primitive cell
+    the models generate) cannot have space group ``number``: no assignment of its atoms to Wyckoff positions
+    exists. The message names the groups of the common list that can hold it."""
+    from collections import Counter
+
+    from .elements import symbols
+
+    by_element = Counter(int(z) for z in atomic_numbers)
+    counts = list(by_element.values())
+    if sites_compatible(counts, number):
+        return
+    names = symbols()
+    cell = " ".join(f"{names[z - 1]}{n if n > 1 else ''}" for z, n in sorted(by_element.items()))
+    fixed, free = wyckoff_orbits(number)
+    sizes = sorted({size for size, _ in fixed} | set(free))
+    fitting = sorted(compatible_spacegroups(counts), reverse=True)[:8]
+    fits = ", ".join(f"{n} {symbol(n)}" for n in fitting) or "none of the common groups"
+    raise ExplorerInputError(f"space group {number} ({symbol(number)}) cannot hold a cell of {cell}: its Wyckoff "
+                             f"positions hold {', '.join(map(str, sizes))} atoms each in the primitive cell; "
+                             f"groups that can: {fits}")
+
+
 def compatible_spacegroups(counts, numbers=COMMON_SPACEGROUPS) -> list[int]:
     """The space groups of ``numbers`` whose Wyckoff positions can hold ``counts`` atoms per element."""
     return [n for n in numbers if sites_compatible(counts, n)]

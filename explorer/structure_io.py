@@ -70,8 +70,12 @@ def check_format(fmt: str) -> str:
 
 
 def structure_text(structure, fmt: str = "cif") -> str:
-    """The structure as CIF, POSCAR or extended-XYZ text (``Structure.to(fmt=...)``)."""
+    """The structure as CIF, POSCAR or extended-XYZ text (``Structure.to(fmt=...)``), every atom wrapped into the
+    cell (fractional coordinates in [0, 1), in every format alike)."""
+    from pymatgen.core import Structure
+
     fmt = check_format(fmt)
+    structure = Structure.from_sites(structure, to_unit_cell=True)
     if fmt == "extxyz" and not _HAS_REGISTRY:
         return _extxyz_write_str(structure)
     return structure.to(fmt=fmt)

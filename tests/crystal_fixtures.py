@@ -132,8 +132,8 @@ def copy_shipped_model(folder: Path, name: str = "cfm-uniform"):
     from explorer.generators import model_info
 
     info = model_info(name)
-    shutil.copy(PRETRAINED_DIR / "manifest.json", folder / "manifest.json")
-    shutil.copy(PRETRAINED_DIR / info.file, folder / info.file)
+    shutil.copyfile(PRETRAINED_DIR / "manifest.json", folder / "manifest.json")
+    shutil.copyfile(PRETRAINED_DIR / info.file, folder / info.file)
     return info
 
 
@@ -143,3 +143,18 @@ def tamper(path: Path) -> None:
     middle = len(raw) // 2
     raw[middle : middle + 16] = bytes(b ^ 0xFF for b in raw[middle : middle + 16])
     path.write_bytes(bytes(raw))
+
+
+def missing_weights(name: str = "M3GNet-MP-2021.2.8-PES") -> str:
+    """Why a test that needs matgl weights is skipped: which folder lacks them and how to provide it."""
+    from explorer.config import models_dir
+
+    return (f"{name} weights not found in {models_dir() / name} (copy the matgl model folder there, or set "
+            "EXPLORER_MODELS_DIR to a folder holding it)")
+
+
+def missing_data(name: str) -> str:
+    """Why a test that needs a third-party data file is skipped: where it was looked for."""
+    from explorer.config import data_dir
+
+    return f"{name} not found in {data_dir()} (set EXPLORER_DATA_DIR to the folder holding it, or --data-dir)"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from crystal_fixtures import tiny_rows, write_csv_gz
+from crystal_fixtures import missing_weights, tiny_rows, write_csv_gz
 from pymatgen.core import Composition, Structure
 
 METRIC_KEYS = {"n", "match_rate", "match_rate_loose", "rmse", "validity", "seconds", "model", "steps"}
@@ -89,7 +89,7 @@ def _m3gnet_weights() -> bool:
     return all((models_dir() / DEFAULT_PES / f).is_file() for f in ("model.json", "model.pt", "state.pt"))
 
 
-@pytest.mark.skipif(not _m3gnet_weights(), reason="M3GNet PES weights not found")
+@pytest.mark.skipif(not _m3gnet_weights(), reason=missing_weights())
 def test_evaluate_fidelity_prints_one_json_object(tmp_path):
     """Two elemental rows (Si, Cu): the elemental references come from ASE's crystals (no data directory)."""
     rows = {row["material_id"]: row for row in tiny_rows()}

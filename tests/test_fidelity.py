@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from crystal_fixtures import tiny_rows, write_csv_gz
+from crystal_fixtures import missing_weights, tiny_rows, write_csv_gz
 
 from explorer.config import models_dir
 from explorer.errors import ExplorerInputError
@@ -32,7 +32,7 @@ def test_metrics_by_hand():
 def m3gnet():
     path = models_dir() / DEFAULT_PES
     if not all((path / f).is_file() for f in ("model.json", "model.pt", "state.pt")):
-        pytest.skip("M3GNet PES weights not found")
+        pytest.skip(missing_weights())
     from explorer.relax import load_potential
 
     previous = torch.get_num_threads()

@@ -25,7 +25,8 @@ def test_generate_returns_n_candidates_of_the_requested_composition(candidates):
         assert c.spacegroup_requested == 221 and 1 <= c.spacegroup_detected <= 230
         assert c.target_energy == -3.5
         assert c.model == default_model() and c.steps == 3 and c.seed == 0 and c.index == i
-        assert c.min_distance > 0 and c.valid == (c.min_distance >= 0.5)
+        assert c.min_distance > 0 and c.valid == (not c.invalid_reason)
+        assert not c.valid or c.min_distance >= 0.5
         summary = c.summary()
         assert summary["n_sites"] == 5 and summary["formula"] == "SrTiO3" and summary["volume"] > 0
 
@@ -60,7 +61,8 @@ def test_parse_formula():
     assert len(parse_formula("Na30Cl30")) == 60
 
 
-@pytest.mark.parametrize("formula", ["Xx", "Xx2O", "", "   ", "NaCl0.5", "Na31Cl30", "Rf2", None])
+@pytest.mark.parametrize("formula", ["Xx", "Xx2O", "", "   ", "NaCl0.5", "Na31Cl30", "Rf2", None, "NaCl0", "Na0Cl",
+                                     "Na-1Cl"])
 def test_parse_formula_rejects(formula):
     with pytest.raises(ExplorerInputError):
         parse_formula(formula)
@@ -136,3 +138,13 @@ def test_condition_score():
                       [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
     assert condition_score(cubic, 221) == (True, True)
     assert condition_score(cubic, 62) == (True, False)
+
+
+def test_a_space_group_that_cannot_hold_the_formula_is_refused():
+    with pytest.raises(ExplorerInputError, match=r"space group 230 \(Ia-3d\) cannot hold a cell of Na Cl.*225 Fm-3m"):
+        generate("NaCl", 230, -2.0, n=1, steps=2, device="cpu")
+    with pytest.raises(ExplorerInputError, match="Pnma"):
+        generate("NaCl", 62, -2.0, n=1, steps=2, device="cpu")
+    (c,) = generate("NaCl", 62, -2.0, n=1, steps=2, device="cpu", check_sites=False)
+    assert c.spacegroup_detected != 62  # sampled anyway when asked: it cannot have the group
+    assert len(generate("Na4Cl4", 62, -2.0, n=1, steps=2, device="cpu")) == 1  # 4 + 4 atoms fit Pnma's 4c

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 
@@ -90,7 +89,10 @@ def test_modify_rejects_unsupported_compositions_and_bad_input(nacl):
     with pytest.raises(ExplorerInputError, match="not trained on"):
         modify(Structure(Lattice.cubic(4.0), ["No"], [[0, 0, 0]]), 221, -0.1, device="cpu")
     with pytest.raises(ExplorerInputError, match="at most 60"):
-        modify(Structure(Lattice.cubic(20.0), ["Na"] * 61, np.random.default_rng(0).random((61, 3))), 1, 0.0,
+        grid = [[i % 4 / 4, i // 4 % 4 / 4, i // 16 / 4] for i in range(61)]
+        modify(Structure(Lattice.cubic(12.0), ["Na"] * 61, grid), 1, 0.0,
                device="cpu")
     with pytest.raises(ExplorerInputError):
         modify(nacl, 231, -0.1, device="cpu")
+    with pytest.raises(ExplorerInputError, match=r"space group 62 \(Pnma\) cannot hold a cell of Na Cl"):
+        modify(nacl, 62, -0.1, device="cpu", prototypes=0, relax_steps=0)  # its primitive cell has 2 atoms

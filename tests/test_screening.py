@@ -10,7 +10,7 @@ import json
 import shutil
 
 import pytest
-from crystal_fixtures import one_torch_thread
+from crystal_fixtures import missing_data, missing_weights, one_torch_thread
 
 from explorer.config import models_dir
 from explorer.errors import ExplorerInputError
@@ -42,7 +42,7 @@ def potential():
     from explorer.relax.potentials import DEFAULT_PES
 
     if not (models_dir() / DEFAULT_PES / "model.json").is_file():
-        pytest.skip("M3GNet PES weights not found")
+        pytest.skip(missing_weights())
     return load_potential("m3gnet")
 
 
@@ -259,7 +259,7 @@ def test_example_script_quick(tmp_path, potential, capsys):
     from explorer.config import data_dir
 
     if not (data_dir() / "mp_structures.csv.gz").is_file():
-        pytest.skip("no data directory: boron's elemental reference needs mp_structures.csv.gz")
+        pytest.skip(missing_data("mp_structures.csv.gz") + ": the example's hull uses the MP data")
     path = Path(__file__).resolve().parents[1] / "examples" / "ta_w_b_screening.py"
     spec = importlib.util.spec_from_file_location("ta_w_b_screening", path)
     module = importlib.util.module_from_spec(spec)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from ..candidates import best_draw, make_candidate
 from ..errors import ExplorerInputError
+from ..spacegroups import check_sites
 
 # condition name -> how it is described to the user (CLI option in brackets)
 CONDITIONS = {
@@ -83,8 +84,9 @@ class Generator(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
-    def check(self, request: GenerationRequest) -> None:
-        """One-line error when ``request`` sets a condition this model does not take, or lacks one it needs."""
+    def check(self, request: GenerationRequest, sites: bool = True) -> None:
+        """One-line error when ``request`` sets a condition this model does not take, lacks one it needs, or
+        (``sites``) asks for a space group whose Wyckoff positions cannot hold the formula's atoms."""
         extra = request.given() - self.conditions
         if extra:
             raise ExplorerInputError(f"model {self.name!r} ({self.family} family) does not take {_describe(extra)}; "
@@ -92,6 +94,8 @@ class Generator(ABC):
         missing = self.required - request.given()
         if missing:
             raise ExplorerInputError(f"model {self.name!r} needs {_describe(missing)}")
+        if sites and request.spacegroup is not None and request.initial is None:  # cell contents = formula
+            check_sites(request.species, request.spacegroup)
 
     @abstractmethod
     def sample_structures(self, requests: list[GenerationRequest], steps: int | None = None, seed: int = 0,
@@ -114,11 +118,13 @@ class Generator(ABC):
                 for i, request in enumerate(requests)]
 
     def sample(self, request: GenerationRequest, n: int = 1, seed: int = 0, device: str = "auto",
-               callback=None, steps: int | None = None, draws: int = 1, snap: bool = False) -> list:
+               callback=None, steps: int | None = None, draws: int = 1, snap: bool = False,
+               check_sites: bool = True) -> list:
         """``n`` checked :class:`~explorer.candidates.Candidate` objects for ``request`` (see
         :meth:`sample_structures` and :meth:`sample_best`; ``snap`` refines each onto the requested space
-        group where a spglib tolerance ≤ 0.4 Å allows it)."""
-        self.check(request)
+        group where a spglib tolerance ≤ 0.4 Å allows it; ``check_sites=False`` samples even a space group the
+        formula cannot have)."""
+        self.check(request, sites=check_sites)
         if int(n) < 1:
             raise ExplorerInputError(f"n must be >= 1, got {n}")
         structures = self.sample_best([request] * int(n), draws, steps=steps, seed=int(seed), device=device,

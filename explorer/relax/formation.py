@@ -38,7 +38,13 @@ def formation_function(mode: str, potential, references=None, structures=()):
         entry = refs.get(element)
         if entry is not None:
             yield ReferenceDone(element, entry["energy_per_atom"], entry["source"])
-    return lambda result: refs.formation_energy_per_atom(result.structure.composition, result.energy_per_atom)
+    def formation(result):
+        note = refs.notes(result.structure.composition)
+        if note:
+            result.warning = "; ".join(part for part in (result.warning, note) if part)
+        return refs.formation_energy_per_atom(result.structure.composition, result.energy_per_atom)
+
+    return formation
 
 
 def _none_if_nan(value: float) -> float | None:

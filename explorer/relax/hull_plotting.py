@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -108,13 +109,23 @@ def _tie_lines(analysis, xy) -> list:
     return [[xy(points[i]), xy(points[j])] for i, j in sorted(edges)]
 
 
-def save_plot(plot, path: str | os.PathLike) -> Path:
-    """Save a HoloViews object as a standalone interactive HTML file (Bokeh)."""
+def save_plot(plot, path: str | os.PathLike, title: str = "Convex hull") -> Path:
+    """Save a HoloViews object as a standalone interactive HTML file: Bokeh's own page with its JavaScript inline,
+    so it opens offline (no CDN stylesheet, font or icon: not Panel's page template)."""
     import holoviews as hv
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
 
-    path = Path(path)
-    hv.save(plot, path, backend="bokeh", resources="inline")
-    return path
+    from ..fileio import atomic_write_text
+
+    if "bokeh" not in hv.Store.loaded_backends():
+        hv.extension("bokeh", logo=False)
+    state = hv.renderer("bokeh").get_plot_state(plot)
+    html = file_html(state, INLINE, title=title)
+    # Panel (loaded by HoloViews' Bokeh backend) adds its extension's loader as a server-relative script, which
+    # a file on disk cannot reach: the plot needs none of it
+    html = re.sub(r'<script[^>]*src="static/extensions/[^"]*"[^>]*>\s*</script>\s*', "", html)
+    return atomic_write_text(path, html)
 
 
 def save_hull(analysis, out: str | os.PathLike, csv_name: str = "hull.csv", html_name: str = "hull.html") -> dict:

@@ -17,6 +17,8 @@ Downloaded models are taken as current unless ``legacy=True``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import os
@@ -59,7 +61,8 @@ class Potential:
         if self.spec.kind == "chgnet":
             from chgnet.model.dynamics import CHGNetCalculator
 
-            return CHGNetCalculator(self.model, use_device="cpu", on_isolated_atoms="ignore")
+            with contextlib.redirect_stdout(io.StringIO()):
+                return CHGNetCalculator(self.model, use_device="cpu", on_isolated_atoms="ignore")
         from matgl.ext.ase import PESCalculator
 
         return PESCalculator(self.model, stress_unit="eV/A3")
@@ -69,6 +72,28 @@ class Potential:
         if self.elements is None:
             return []
         return sorted(set(symbols) - self.elements)
+
+
+# sha256 of the files of the matgl models explorer knows by name (the pre-matgl-3 releases in the models folder):
+# a folder of that name whose files differ is refused before anything in it is loaded.
+KNOWN_MODELS = {
+    DEFAULT_PES: {"model.json": "05e7db8676ceb37eb07848aff49c556b188699e1035f3df0cbbf1a2c4959148f",
+                  "model.pt": "62678f76fbc5d8997ea1d7f3c4bf086df200102125c802b32b08ce14fbcde25b",
+                  "state.pt": "a9aa723705bd1a242ec8749332f137811c4a94e17995a564f8f94a9aca68061b"},
+    DEFAULT_EFORM: {"model.json": "a99ca70012706a09434617a793556bbd100423dafaa9f9ebb8708fd20e226575",
+                    "model.pt": "d4d6a8b5c871fff515db4948ea7439d8c7825a9ee3240567afeedabadd686b58",
+                    "state.pt": "166d4dba4aadbc5feb27e8aa047145facbcdadb9c5de067768e00515be3b3c1f"},
+}
+
+
+def check_known_model(path: Path) -> None:
+    """One-line error when ``path`` is named like a model of :data:`KNOWN_MODELS` but its files do not have the
+    published sha256 (a corrupted or replaced download). Folders of other names are the user's own choice."""
+    expected = KNOWN_MODELS.get(Path(path).name)
+    for name, digest in (expected or {}).items():
+        if file_sha256(Path(path) / name) != digest:
+            raise ExplorerInputError(f"{Path(path) / name} does not match the published {Path(path).name} weights "
+                                     "(sha256); replace the folder with the original files")
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -97,6 +122,7 @@ def _load_matgl_dir(path: Path, legacy: bool | None):
     matgl = _import_matgl()
     from . import compat
 
+    check_known_model(path)
     legacy = compat.is_legacy_checkpoint(path) if legacy is None else legacy
     try:
         model = compat.load_legacy_model(path) if legacy else matgl.load_model(path)
@@ -148,7 +174,8 @@ def _load_chgnet(reason: str | None = None) -> Potential:
         raise ExplorerInputError(f"{detail}CHGNet is not installed (pip install chgnet)") from None
     if reason:
         warnings.warn(f"{reason}; using CHGNet instead", stacklevel=3)
-    model = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # CHGNet's banner is not the user's business
+        model = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
     from pymatgen.core import Element
 
     elements = frozenset(Element.from_Z(z).symbol for z in range(1, 95))

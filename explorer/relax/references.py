@@ -7,7 +7,12 @@ The reference of an element is the lowest energy per atom among its relaxed cand
 * ASE's ``ase.build.bulk`` structure of the element (its reference crystal structure);
 * only when neither gives a structure: a dimer in a box for the diatomic gases (H, N, O, F, ...). A
   molecular crystal is preferred because the potentials are trained on crystals (M3GNet puts an isolated O2
-  0.15 eV/atom below solid O2).
+  0.15 eV/atom below solid O2);
+* for the elements still without one (B, P, S, Cl, Mn, Ga, Se, Br, Te, I, ... when the data directory does not
+  hold their structure): the lowest of simple generic crystals — fcc, bcc, simple cubic, diamond, with
+  nearest neighbours at twice the covalent radius — and the dimer in a box, each relaxed. Such a reference is
+  *approximate* (``"approximate": True`` in its entry; it may lie some 0.1 eV/atom above the true ground
+  state), and the formation energies that use it say so (:meth:`ElementalReferences.notes`).
 
 Both sources are used because the structure file holds only part of the elemental ground states (diamond Si,
 for example, is not in it). Each element is relaxed once per potential and cached in
@@ -25,7 +30,7 @@ from pathlib import Path
 from ..config import cache_dir, data_dir, read_json_cache, write_json_cache
 from ..errors import ExplorerInputError
 
-REFERENCES_VERSION = 1
+REFERENCES_VERSION = 2  # 2: generic approximate references where no known structure exists
 MP_STRUCTURES = "mp_structures.csv.gz"
 DIMER_BOX = 12.0  # Å, cubic box around a diatomic molecule
 
@@ -101,6 +106,30 @@ def dimer_candidate(element: str) -> tuple | None:
     return None
 
 
+def generic_candidates(element: str) -> list[tuple]:
+    """``(source, Structure, relax_cell)``: fcc, bcc, simple cubic and diamond crystals of the element with
+    nearest neighbours at twice its covalent radius, and its dimer in a box (bond at twice the radius)."""
+    from ase import Atoms
+    from ase.build import bulk
+    from ase.data import atomic_numbers, covalent_radii
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    number = atomic_numbers.get(element)
+    if number is None:
+        return []
+    d = 2 * float(covalent_radii[number])
+    lattices = {"fcc": d * 2**0.5, "bcc": d * 2 / 3**0.5, "sc": d, "diamond": d * 4 / 3**0.5}
+    found = []
+    for name, a in lattices.items():
+        structure = AseAtomsAdaptor.get_structure(bulk(element, name, a=a))
+        found.append((f"generic {name}", structure, True))
+    centre = DIMER_BOX / 2
+    dimer = Atoms([element, element], positions=[[centre, centre, centre - d / 2], [centre, centre, centre + d / 2]],
+                  cell=[DIMER_BOX] * 3, pbc=True)
+    found.append(("generic dimer in a box", AseAtomsAdaptor.get_structure(dimer), False))
+    return found
+
+
 class ElementalReferences:
     """Reference energy per atom of each element with one potential (relaxed on first use, cached on disk).
 
@@ -145,7 +174,7 @@ class ElementalReferences:
         if not found:
             dimer = dimer_candidate(element)
             found += [dimer] if dimer is not None else []
-        return found
+        return found or generic_candidates(element)
 
     def get(self, element: str) -> dict | None:
         """Reference entry ``{"energy_per_atom", "source", "formula", "candidates"}``; None when no candidate
@@ -178,7 +207,28 @@ class ElementalReferences:
             return None
         return {"energy_per_atom": float(best.energy_per_atom), "source": best.label,
                 "formula": best.structure.composition.formula.replace(" ", ""), "candidates": tried,
-                "seconds": round(time.perf_counter() - start, 2)}
+                "approximate": best.label.startswith("generic"), "seconds": round(time.perf_counter() - start, 2)}
+
+    def notes(self, composition) -> str:
+        """What a user should know about the formation energy of ``composition``: the elements whose reference
+        is approximate or missing ("" when every reference is a known structure)."""
+        from pymatgen.core import Composition
+
+        approximate, missing = [], []
+        for element in sorted(e.symbol for e in Composition(composition).elements):
+            entry = self.get(element)
+            if entry is None:
+                missing.append(element)
+            elif entry.get("approximate"):
+                approximate.append(f"{element} ({entry['source'].removeprefix('generic ')})")
+        parts = []
+        if approximate:
+            parts.append("E_f uses an approximate reference for " + ", ".join(approximate) +
+                         ": no known structure of it in the data directory, the lowest simple crystal instead")
+        if missing:
+            parts.append("no formation energy: no reference structure of " + ", ".join(missing) + " relaxes with "
+                         f"{self.potential.name}")
+        return "; ".join(parts)
 
     def energy_per_atom(self, element: str) -> float:
         entry = self.get(element)

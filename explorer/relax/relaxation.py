@@ -70,6 +70,7 @@ def irelax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: 
     :class:`~explorer.relax.references.ElementalReferences` to use instead of the default one.
     With ``workers > 1`` only :class:`RelaxDone` (and :class:`ReferenceDone`) events are yielded.
     """
+    from ..checks import isolation_warning
     from .potentials import load_potential
 
     if fmax <= 0 or not math.isfinite(fmax):
@@ -93,7 +94,8 @@ def irelax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: 
             yield result
             continue
         if result.structure is not None and result.status != STATUS_FAILED:
-            result.formation_energy_per_atom = formation_energy(result)
+            result.warning = isolation_warning(result.structure)
+            result.formation_energy_per_atom = formation_energy(result)  # may add a note on its references
         done += 1
         yield RelaxDone(result.index, result, done, total)
 

@@ -34,6 +34,7 @@ class RelaxResult(MSONable):
     fmax: float = math.nan
     error: str = ""
     seconds: float = 0.0
+    warning: str = ""  # e.g. isolated atoms (explorer.checks.isolation_warning)
 
     @property
     def converged(self) -> bool:
@@ -55,6 +56,8 @@ class RelaxResult(MSONable):
         }
         if self.error:
             row["error"] = self.error
+        if self.warning:
+            row["warning"] = self.warning
         return row
 
 

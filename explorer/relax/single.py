@@ -14,9 +14,9 @@ import warnings
 
 import numpy as np
 
+from ..representation import MIN_DISTANCE  # Å; closer atoms count as overlapping
 from .results import STATUS_FAILED, STATUS_OK, STATUS_UNCONVERGED, RelaxResult, RelaxStep
 
-MIN_DISTANCE = 0.5  # Å; closer atoms count as overlapping
 MAX_VOLUME_RATIO = 5.0  # the cell may grow or shrink by at most this factor during a relaxation
 
 

@@ -12,6 +12,7 @@ import explorer
 
 from ..errors import ExplorerInputError
 from ..generators import default_model, model_infos
+from ..modification import check_initial_structure
 from ..prototypes import load_prototype_library, prototype_library_available, prototype_library_ready
 from ..structure_io import read_structure_bytes
 from .controls import JobControls
@@ -109,9 +110,7 @@ class ModifyPanel(pn.viewable.Viewer):
         name = self.upload.filename or "upload"
         try:
             structure = read_structure_bytes(content, name)
-            from ..representation import encode
-
-            encode(structure)  # the models read the primitive standard cell: check it now, not on the Modify click
+            check_initial_structure(structure)  # what modify() checks, now rather than on the Modify click
         except ExplorerInputError as exc:
             self.upload_status.object = message("error", f"{name}: {exc}")
             return

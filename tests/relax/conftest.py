@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from crystal_fixtures import one_torch_thread
+from crystal_fixtures import missing_weights, one_torch_thread
 from pymatgen.core import Lattice, Structure
 
 from explorer.config import models_dir
@@ -21,14 +21,14 @@ def _weights_present(name: str) -> bool:
 def pes_path():
     """Directory of the legacy M3GNet PES weights (the test is skipped without them)."""
     if not _weights_present(DEFAULT_PES):
-        pytest.skip("M3GNet PES weights not found")
+        pytest.skip(missing_weights())
     return models_dir() / DEFAULT_PES
 
 
 @pytest.fixture(scope="session")
 def eform_path():
     if not _weights_present(DEFAULT_EFORM):
-        pytest.skip("M3GNet Eform weights not found")
+        pytest.skip(missing_weights("M3GNet-MP-2018.6.1-Eform"))
     return models_dir() / DEFAULT_EFORM
 
 

@@ -7,6 +7,7 @@ import csv
 import gzip
 
 import pytest
+from crystal_fixtures import missing_data
 
 from explorer.config import data_dir
 from explorer.errors import ExplorerInputError
@@ -51,7 +52,7 @@ def test_mp_mode_by_hand(tiny_data):
                                    "e_above_hull": 0.3, "decomposition": "0.5 Ta + 0.5 TaB"}
 
 
-@pytest.mark.skipif(not (data_dir() / MP_FORMATION_ENERGIES).is_file(), reason="shared MP data not found")
+@pytest.mark.skipif(not (data_dir() / MP_FORMATION_ENERGIES).is_file(), reason=missing_data(MP_FORMATION_ENERGIES))
 def test_mp_mode_shared_data():
     analysis = hull_analysis([], "Ta-W-B", "mp")
     stable = {entry.attribute for entry in analysis.phase_diagram.stable_entries}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from crystal_fixtures import CSV_COLUMNS, diamond_si, write_csv_gz
+from crystal_fixtures import CSV_COLUMNS, diamond_si, missing_data, write_csv_gz
 from pymatgen.core import Lattice, Structure
 
 from explorer.config import data_dir
@@ -83,7 +83,7 @@ def test_too_many_structures(m3gnet, references, tiny_data, tmp_path):
         MLReferences(m3gnet, max_structures=0, cache=False, references=references)
 
 
-@pytest.mark.skipif(not (data_dir() / "wbm_structures.csv.gz").is_file(), reason="shared structure data not found")
+@pytest.mark.skipif(not (data_dir() / "wbm_structures.csv.gz").is_file(), reason=missing_data("wbm_structures.csv.gz"))
 def test_ml_mode_on_the_shared_data(m3gnet):
     """Ni-Pd has one MP and one WBM structure (2 atoms each) in the shared files."""
     entries = reference_entries("Ni-Pd", "ml", potential=m3gnet, steps=30)

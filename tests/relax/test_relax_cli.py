@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+from crystal_fixtures import missing_data
 from pymatgen.core import Lattice, Structure
 
 from explorer.cli import main
@@ -97,7 +98,7 @@ def test_hull_command(m3gnet, files, tmp_path, capsys, monkeypatch):
                  "--out", str(out)]) == 1  # no candidate in the system
 
 
-@pytest.mark.skipif(not (data_dir() / "wbm_structures.csv.gz").is_file(), reason="shared structure data not found")
+@pytest.mark.skipif(not (data_dir() / "wbm_structures.csv.gz").is_file(), reason=missing_data("wbm_structures.csv.gz"))
 def test_hull_command_ml_references(m3gnet, tmp_path, capsys):
     """--reference ml: Ni-Pd's MP and WBM structures relaxed with the same potential as the candidate."""
     nipd = tmp_path / "nipd.cif"
@@ -114,3 +115,13 @@ def test_hull_command_ml_references(m3gnet, tmp_path, capsys):
     assert "--reference ml needs --formation references" in capsys.readouterr().err
     assert main([*argv[:-3], "--max-structures", "1", "--out", str(out)]) == 2
     assert "more than max_structures=1" in capsys.readouterr().err
+
+
+def test_relax_warns_about_isolated_atoms(m3gnet, tmp_path, capsys):
+    lonely = tmp_path / "lonely.cif"
+    Structure(Lattice.cubic(100.0), ["Na"], [[0, 0, 0]]).to(filename=str(lonely))
+    assert main(["relax", str(lonely), "--out", str(tmp_path / "out"), "--steps", "2", "--formation", "none"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning: isolated: every atom without a neighbour within 5 Å" in printed
+    with open(tmp_path / "out" / "results.csv") as handle:
+        assert "isolated" in next(csv.DictReader(handle))["warning"]

@@ -45,3 +45,16 @@ def test_chgnet_fallback_without_m3gnet_weights(tmp_path, monkeypatch, crystals)
     result = relax_one(potential, crystals.si(), steps=100)
     assert result.status == "ok"
     assert result.energy_per_atom == pytest.approx(-5.31, abs=0.05)  # CHGNet 0.3.0, diamond Si
+
+
+def test_known_weights_are_hash_checked(pes_path, tmp_path):
+    import shutil
+
+    from crystal_fixtures import tamper
+
+    copy = tmp_path / pes_path.name
+    shutil.copytree(pes_path, copy, copy_function=shutil.copyfile)  # writable copies of read-only files
+    assert load_potential(copy).name == pes_path.name  # an intact copy loads
+    tamper(copy / "state.pt")
+    with pytest.raises(ExplorerInputError, match="does not match the published M3GNet-MP-2021.2.8-PES weights"):
+        load_potential(copy)

@@ -62,3 +62,21 @@ def test_eform_formation_energies(m3gnet, eform_path, crystals):
     """``formation="eform"``: the M3GNet Eform model on the relaxed structure (MP-fitted, so about -2.1)."""
     (nacl,) = relax([crystals.nacl(5.64)], potential=m3gnet, formation="eform")
     assert nacl.formation_energy_per_atom == pytest.approx(-2.10, abs=0.05)
+
+
+def test_an_element_without_a_known_structure_gets_an_approximate_reference(m3gnet, tmp_path):
+    """Br: no crystal in ASE, none in an empty data directory — the lowest generic structure, flagged, and the
+    formation energies that use it say so (the KBr screen used to stop here)."""
+    references = ElementalReferences(m3gnet, data=tmp_path / "no-data", cache=tmp_path)
+    entry = references.get("Br")
+    assert entry is not None and entry["approximate"] and entry["source"].startswith("generic")
+    assert entry["energy_per_atom"] < 0
+    assert "approximate reference for Br" in references.notes("KBr") and references.notes("K") == ""
+    (result,) = relax([_kbr()], potential=m3gnet, steps=3, references=references)
+    assert result.formation_energy_per_atom is not None and "approximate reference for Br" in result.warning
+
+
+def _kbr():
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.6), ["K", "Br"], [[0, 0, 0], [0.5, 0.5, 0.5]])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -69,11 +68,19 @@ def test_app_modify_validates_the_upload(app):
     app.modification.upload.value = nacl().to(fmt="poscar").encode()
     assert app.workspace.original is not None and app.results.original_viewer.structure is not None
     kept = app.workspace.original
-    crowded = Structure(Lattice.cubic(12.0), ["Na"] * 61, np.random.default_rng(0).random((61, 3)))
+    grid = [[i % 4 / 4, i // 4 % 4 / 4, i // 16 / 4] for i in range(61)]
+    crowded = Structure(Lattice.cubic(12.0), ["Na"] * 61, grid)
     app.modification.upload.filename = "crowded.cif"
     app.modification.upload.value = crowded.to(fmt="cif").encode()
     assert "at most 60" in app.modification.upload_status.object
     assert app.workspace.original is kept  # the previous upload stays
+    close = Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.02, 0, 0]])
+    app.modification.upload.filename = "close.vasp"
+    app.modification.upload.value = close.to(fmt="poscar").encode()
+    assert "overlapping atoms (0.10 Å apart)" in app.modification.upload_status.object  # as `explorer relax` says
+    app.modification.upload.filename = "empty.cif"
+    app.modification.upload.value = b""
+    assert "empty" in app.modification.upload_status.object and app.workspace.original is kept
 
 
 def test_app_modify_reports_a_composition_without_trained_support(app):

@@ -182,3 +182,19 @@ def test_app_in_headless_chromium(tmp_path, tiny_data_dir):
         assert "restored the session" in status_text(browser, "restored the session")
         assert browser.wait_for("const s = (window.__explorer3d || {}).grid; return s && s.drawn", 120) == 8
         assert external_requests(browser.network_urls()) == []
+
+
+def test_hull_html_opens_offline(tmp_path):
+    """What `explorer hull` / `explorer screen` write opens from disk with nothing fetched from elsewhere."""
+    from explorer.relax import hull_analysis, save_hull
+
+    analysis = hull_analysis([("candidate", "TaB", -0.5)], "Ta-B", "elements")
+    html = Path(save_hull(analysis, tmp_path / "hull")["html"])
+    browser = Browser(tmp_path / "downloads")
+    try:
+        browser.open(html.as_uri())
+        assert browser.wait_for("return window.__deep('canvas').length > 0", 60)
+        urls = [u for u in browser.network_urls() if u != html.as_uri()]
+        assert external_requests(urls) == [] and browser.console_errors() == []
+    finally:
+        browser.quit()
