@@ -25,7 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 EXPORT_FORMATS = {"cif": "cif", "poscar": "poscar"}
 DRAWS_HELP = ("sample this many per candidate and keep the one that best meets the conditions (valid, requested "
-              "space group detected); costs DRAWS times the sampling")
+              "space group detected); costs DRAWS times the sampling (default: 2 for the network samples of "
+              "`generate` and `evaluate generation --pipeline`, else 1)")
 
 
 def _parent(build) -> argparse.ArgumentParser:
@@ -41,7 +42,7 @@ def _sampling_options(parser) -> None:
     parser.add_argument("--steps", type=int, default=100, help="sampler steps (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--draws", type=int, default=1, help=DRAWS_HELP)
+    parser.add_argument("--draws", type=int, default=None, help=DRAWS_HELP)
 
 
 def _output_options(parser) -> None:
@@ -148,6 +149,14 @@ def _add_generate(sub) -> None:
     gen.add_argument("--wyckoff", default=None,
                      help="symmetry-inequivalent sites per element, e.g. Na:1,Cl:1 (only models that take it)")
     gen.add_argument("--n", type=int, default=16, help="number of candidates")
+    gen.add_argument("--prototypes", default="auto",
+                     help="how many candidates may be known prototypes of the space group with your elements "
+                          "substituted in, first: auto (half of --n when the data directory is there) or a number")
+    gen.add_argument("--keep-off-group", action="store_true",
+                     help="keep network samples that do not have the space group (marked) instead of replacing "
+                          "them with the next prototype or a random symmetric crystal of the group")
+    gen.add_argument("--network-only", action="store_true",
+                     help="network samples only, as sampled (no prototypes, no replacement; see --snap)")
 
 
 def _add_modify(sub) -> None:
@@ -163,6 +172,9 @@ def _add_modify(sub) -> None:
     mod.add_argument("--relax-steps", type=int, default=300,
                      help="relax the candidates with M3GNet (at most this many FIRE steps); 0 = no")
     mod.add_argument("--relax-fmax", type=float, default=0.05, help="relaxation force criterion, eV/Å")
+    mod.add_argument("--formation", default="references", choices=["references", "eform", "none"],
+                     help="formation energy of the relaxed candidates: from elemental references relaxed with the "
+                          "same potential (default), the M3GNet Eform model, or none")
 
 
 def _add_evaluate(sub) -> None:
@@ -174,6 +186,14 @@ def _add_evaluate(sub) -> None:
     gen.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
     gen.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
     gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
+    gen.add_argument("--pipeline", action="store_true",
+                     help="evaluate what `explorer generate` returns (prototypes of other formulas first, network "
+                          "samples, random symmetric crystals): first-candidate and any-of---n match rates")
+    gen.add_argument("--n", type=int, default=8, help="candidates per row with --pipeline (default 8)")
+    gen.add_argument("--prototypes", default="auto", help="with --pipeline: auto (half of --n) or a number")
+    gen.add_argument("--no-prototype-rows", action="store_true",
+                     help="only the rows whose space group has no prototype in the train split (new structure "
+                          "types)")
     mod = evaluate.add_parser("modification", parents=[csv, sampling],
                               help="match rate of modified polymorphs against the lowest one")
     mod.add_argument("--workers", type=int, default=None)
@@ -198,7 +218,7 @@ def cmd_evaluate_fidelity(args) -> int:
 
     if args.threads < 1 or args.batch_size < 1:
         raise ExplorerInputError("--threads and --batch-size must be >= 1")
-    if args.draws != 1:
+    if args.draws not in (None, 1):
         raise ExplorerInputError("evaluate fidelity takes one sample per row (--draws 1)")
     torch.set_num_threads(args.threads)
     report = evaluate_fidelity(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
@@ -226,12 +246,23 @@ def _wyckoff(text: str | None) -> dict | None:
 
 
 def cmd_generate(args) -> int:
-    from .generation import generate
+    from .generation import generate, generation_request
+    from .generators import get_generator
+    from .prototypes import prototype_library_available, prototype_library_ready
+
+    request = generation_request(args.formula, args.spacegroup, args.energy, _wyckoff(args.wyckoff))
+    get_generator(args.model, task="generation").check(request)  # bad input fails before the long build below
+    if not args.network_only and request.spacegroup and args.prototypes != "0" and prototype_library_available() \
+            and not prototype_library_ready():
+        print("explorer: building the prototype library from the data directory's structure files (once; about "
+              "4 min on 2 cores)", file=sys.stderr)
 
     candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=args.model,
                           steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
                           draws=args.draws, callback=_progress_bar("sampling", 0, unit="step"),
-                          wyckoff=_wyckoff(args.wyckoff))
+                          wyckoff=_wyckoff(args.wyckoff), network_only=args.network_only,
+                          prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
+                          keep_off_group=args.keep_off_group)
     return _write_candidates(candidates, args)
 
 
@@ -241,9 +272,10 @@ def cmd_modify(args) -> int:
 
     structure = read_structure(args.structure)
     candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
-                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap, draws=args.draws,
+                        steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
+                        draws=1 if args.draws is None else args.draws,
                         prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
-                        relax_steps=args.relax_steps, relax_fmax=args.relax_fmax,
+                        relax_steps=args.relax_steps, relax_fmax=args.relax_fmax, formation=args.formation,
                         callback=_progress_bar("sampling", 0, unit="step"))
     return _write_candidates(candidates, args)
 
@@ -283,7 +315,11 @@ def _write_candidates(candidates, args) -> int:
         name = f"{c.formula}_sg{c.spacegroup_requested}_{c.index:03d}"
         filename = f"{name}.cif" if args.format == "cif" else f"{name}.vasp"
         atomic_write_text(out / filename, structure_text(c.structure, args.format))
-        rows.append({"file": filename, **c.summary()})
+        relaxation = c.extra.get("relaxation") or {}
+        rows.append({"file": filename, **c.summary(), "relax_status": relaxation.get("status", ""),
+                     "energy_per_atom": relaxation.get("energy_per_atom"),
+                     "formation_energy_per_atom": relaxation.get("formation_energy_per_atom"),
+                     "note": relaxation.get("warning", "")})
     _write_csv(out / "candidates.csv", rows, list(rows[0]))
     valid = sum(r["valid"] for r in rows)
     same_sg = sum(r["spacegroup_detected"] == r["spacegroup_requested"] for r in rows)
@@ -312,13 +348,15 @@ def cmd_evaluate(args) -> int:
 
         metrics = evaluate_modification(args.csv, limit=args.limit, model=args.model, steps=args.steps,
                                         seed=args.seed, device=args.device, workers=args.workers, split=args.split,
-                                        draws=args.draws, prototypes=args.prototypes,
+                                        draws=1 if args.draws is None else args.draws, prototypes=args.prototypes,
                                         relax_steps=args.relax_steps)
         print(json.dumps(metrics))
         return 0
     metrics = evaluate_generation(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
                                   steps=args.steps, seed=args.seed, device=args.device, workers=args.workers,
-                                  split=args.split, snap=args.snap, draws=args.draws)
+                                  split=args.split, snap=args.snap, draws=args.draws, pipeline=args.pipeline,
+                                  n=args.n, no_prototype_rows=args.no_prototype_rows,
+                                  prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes))
     print(json.dumps(metrics))
     return 0
 
@@ -589,7 +627,7 @@ def cmd_screen(args) -> int:
                           relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
                           formation=args.formation, reference=args.reference, chemsys=args.chemsys,
                           data_dir=args.data_dir, device=args.device, keep_incompatible=args.keep_incompatible,
-                          draws=args.draws)
+                          draws=1 if args.draws is None else args.draws)
     events = iscreen(config)
     done = [0]
     try:
@@ -663,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_relax(sub)
     _add_hull(sub)
     _add_screen(sub)
+    _add_app(sub)
     return parser
 
 
@@ -673,6 +712,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         print(f"explorer: warning: {message}", file=sys.stderr)
 
 
+def _add_app(sub) -> None:
+    app = sub.add_parser("app", help="serve the app in the browser (this machine only unless --address says so)")
+    app.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    app.add_argument("--address", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 serves every "
+                          "network, for other machines: an explicit choice)")
+    app.add_argument("--allow-origin", action="append", default=[], metavar="HOST:PORT",
+                     help="a further page origin the app accepts (e.g. myhost.lab:5006), when serving others")
+    app.add_argument("--show", action="store_true", help="open the page in the browser")
+
+
+def cmd_app(args) -> int:
+    from .ui.serving import serve
+
+    serve(args.address, args.port, args.allow_origin, args.show)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -681,8 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"models": cmd_models, "generate": cmd_generate, "modify": cmd_modify, "evaluate": cmd_evaluate,
-                "train": cmd_train, "relax": cmd_relax, "hull": cmd_hull, "screen": cmd_screen}
+    handlers = {"app": cmd_app, "models": cmd_models, "generate": cmd_generate, "modify": cmd_modify,
+                "evaluate": cmd_evaluate, "train": cmd_train, "relax": cmd_relax, "hull": cmd_hull,
+                "screen": cmd_screen}
     try:
         return handlers[args.command](args)
     except ExplorerInputError as exc:

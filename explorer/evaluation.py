@@ -19,10 +19,15 @@ from pymatgen.core import Structure
 
 from .data import parse_cif, read_rows, row_energy
 from .errors import ExplorerInputError
-from .representation import MAX_SITES, MIN_DISTANCE, canonical_structure, detect_spacegroup, min_interatomic_distance
-
-STRICT = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
-LOOSE = {"ltol": 0.3, "stol": 0.5, "angle_tol": 10}
+from .representation import (
+    LOOSE,
+    MAX_SITES,
+    MIN_DISTANCE,
+    STRICT,
+    canonical_structure,
+    detect_spacegroup,
+    min_interatomic_distance,
+)
 
 
 def match_pair(pair) -> tuple[bool, bool, float | None]:
@@ -115,11 +120,21 @@ def spacegroup_rate(structures: list[Structure], spacegroups) -> float:
 
 def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | None = None, model: str | None = None,
                         steps: int = 100, seed: int = 0, device: str = "auto", workers: int | None = None,
-                        batch_size: int = 64, split: str | None = None, snap: bool = False, draws: int = 1) -> dict:
+                        batch_size: int = 64, split: str | None = None, snap: bool = False, draws: int | None = None,
+                        pipeline: bool = False, n: int = 8, prototypes="auto",
+                        no_prototype_rows: bool = False) -> dict:
     """Match rates of one sample per row of any registered generation model; returns the JSON-ready metrics
     dict, with ``spacegroup_rate`` (share of samples with the row's space group). ``draws > 1`` keeps, per
     row, the best of that many samples by :func:`~explorer.candidates.condition_score` (validity and the
-    requested space group; the row's structure is never looked at)."""
+    requested space group; the row's structure is never looked at).
+
+    ``pipeline=True`` evaluates what :func:`explorer.generate` returns by default (``n`` candidates per row:
+    prototypes of the row's group from *other* formulas, network samples, random symmetric crystals; see
+    :mod:`explorer.search`): the match rates are those of the first candidate, ``match_rate_loose_any`` /
+    ``match_rate_any`` those of any of the ``n``, ``spacegroup_rate`` and ``validity`` are over all candidates,
+    ``sources`` counts the candidates per source and ``first_sources`` the first ones. ``no_prototype_rows``:
+    only the rows for which the train split has no prototype of the requested group (new structure types;
+    ``n`` of the ``rows_read`` rows)."""
     from .candidates import snap_to_spacegroup
     from .generators import get_generator
 
@@ -131,6 +146,19 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
     requests = evaluation_requests(species, spacegroups, energies)
     for request in requests[:1]:
         generator.check(request)
+    rows_read = len(targets)
+    if no_prototype_rows:
+        keep = rows_without_prototype(requests)
+        targets, requests = [targets[k] for k in keep], [requests[k] for k in keep]
+        spacegroups = [spacegroups[k] for k in keep]
+        if not targets:
+            raise ExplorerInputError("every row has a prototype of its space group in the train split")
+    common = {"model": generator.name, "steps": steps, "seed": seed, "skipped_rows": skipped, "split": split,
+              "rows_read": rows_read, "no_prototype_rows": no_prototype_rows}
+    if pipeline:
+        return {**evaluate_pipeline(generator, requests, targets, n, prototypes, steps, seed, device, draws,
+                                    workers), "seconds": round(time.time() - started, 1), **common}
+    draws = 1 if draws is None else draws
     generated = generator.sample_best(requests, draws, steps=steps, seed=seed, device=device, batch_size=batch_size)
     if snap:
         generated = [snap_to_spacegroup(s, sg)[0] for s, sg in zip(generated, spacegroups)]
@@ -140,11 +168,57 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
         "spacegroup_rate": spacegroup_rate(generated, spacegroups),
         "seconds": round(time.time() - started, 1),
         "sampling_seconds": round(sampled - started, 1),
-        "model": generator.name,
-        "steps": steps,
-        "seed": seed,
-        "skipped_rows": skipped,
-        "split": split,
         "snap": snap,
         "draws": draws,
+        **common,
+    }
+
+
+def rows_without_prototype(requests) -> list[int]:
+    """Indices of the requests for which the train split holds no prototype of the requested space group with
+    the stoichiometry pattern, from another formula."""
+    from .prototypes import load_prototype_library, require_prototype_library
+
+    require_prototype_library()
+    library = load_prototype_library()
+    return [k for k, r in enumerate(requests)
+            if not library.query(r.species, r.spacegroup, k=1, other_formulas_only=True)]
+
+
+def evaluate_pipeline(generator, requests, targets, n: int, prototypes, steps, seed, device, draws,
+                      workers) -> dict:
+    """The metrics of :func:`evaluate_generation` with ``pipeline=True``."""
+    from collections import Counter
+
+    from .search import DRAWS, meets_request, search
+
+    started = time.time()
+    draws = DRAWS if draws is None else draws
+    found = search(generator, requests, n, prototypes=prototypes, steps=steps, seed=seed, device=device,
+                   draws=draws, other_formulas_only=True)
+    sampled = time.time()
+    first = match_metrics([c[0].structure for c in found], targets, workers)
+    flat = [(k, c) for k, candidates in enumerate(found) for c in candidates]
+    matches = match_all([c.structure for _, c in flat], [targets[k] for k, _ in flat], workers)
+    strict_any, loose_any = set(), set()
+    for (k, _), (strict, loose, _) in zip(flat, matches):
+        if strict:
+            strict_any.add(k)
+        if loose:
+            loose_any.add(k)
+    every = [c for _, c in flat]
+    return {
+        **first,
+        "match_rate_any": round(len(strict_any) / len(found), 4),
+        "match_rate_loose_any": round(len(loose_any) / len(found), 4),
+        "spacegroup_rate": round(sum(c.spacegroup_detected == c.spacegroup_requested for c in every) / len(every), 4),
+        "validity": round(sum(c.min_distance >= MIN_DISTANCE for c in every) / len(every), 4),
+        "meets_request": round(sum(meets_request(c) for c in every) / len(every), 4),
+        "sources": dict(Counter(c.model for c in every)),
+        "first_sources": dict(Counter(c[0].model for c in found)),
+        "pipeline": True,
+        "n_candidates": n,
+        "draws": draws,
+        "prototypes": prototypes,
+        "sampling_seconds": round(sampled - started, 1),
     }

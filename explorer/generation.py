@@ -65,26 +65,38 @@ def generation_request(formula: str, spacegroup=None, energy=None, wyckoff=None)
 
 def generate(formula: str, spacegroup: int | None = None, energy: float | None = None, n: int = 16,
              model: str | None = None, steps: int | None = None, seed: int = 0, device: str = "auto",
-             snap: bool = False, draws: int = 1, callback=None, wyckoff: dict | None = None,
-             check_sites: bool = True) -> list[Candidate]:
-    """Generate ``n`` candidate structures of ``formula`` (cell contents) in ``spacegroup`` (1..230) with a
-    target formation energy ``energy`` (eV/atom), using a registered model (default: the manifest's best).
-    A condition the model does not take, or one it needs and is not given, is a one-line
-    :class:`~explorer.errors.ExplorerInputError`.
+             snap: bool = False, draws: int | None = None, callback=None, wyckoff: dict | None = None,
+             check_sites: bool = True, prototypes="auto", keep_off_group: bool = False,
+             network_only: bool = False) -> list[Candidate]:
+    """``n`` candidate structures of ``formula`` (cell contents) in ``spacegroup`` (1..230) with a target
+    formation energy ``energy`` (eV/atom): known prototypes of the group first, then network samples of a
+    registered model (default: the manifest's best), every one in the requested group — see
+    :mod:`explorer.search` (``candidate.model`` says which source each came from). ``prototypes``: "auto" (up to
+    half of ``n`` when the data directory holds the structure files), a number, or 0; ``keep_off_group``: keep
+    network samples without the group (marked) instead of replacing them. ``network_only=True``: network samples
+    only, as sampled (``snap=True`` refines each onto the group where a spglib tolerance ≤ 0.4 Å allows it).
 
-    ``steps``: sampler steps (None: the model's default, 100). ``snap=True`` refines each sample onto the
-    requested space group where a spglib tolerance ≤ 0.4 Å allows it (``candidate.extra['snapped']``).
-    ``draws > 1`` samples that many structures per candidate and keeps the one that best meets the conditions
-    (valid, requested space group detected), at ``draws`` times the cost. ``callback(done, total)`` is called
-    after every sampler step (total: all steps of the call); an exception raised in it cancels the sampling.
-    A space group whose Wyckoff positions cannot hold the formula's atoms is a one-line error
-    (``check_sites=False``: sample it anyway; no sample can then have it)."""
+    A condition the model does not take, or one it needs and is not given, is a one-line
+    :class:`~explorer.errors.ExplorerInputError`. ``steps``: sampler steps (None: the model's default, 100).
+    ``draws``: network samples per candidate, the one that best meets the conditions kept (valid, requested
+    space group; None: 2 in the pipeline, 1 network-only). ``callback(done, total)`` is called after every
+    sampler step (total: all steps of the call); an exception raised in it cancels the sampling. A space group
+    whose Wyckoff positions cannot hold the formula's atoms is a one-line error (``check_sites=False``: sample
+    it anyway, network-only; no sample can then have it)."""
+    from .search import DRAWS, search
+
     request = generation_request(formula, spacegroup, energy, wyckoff)
     if steps is not None and int(steps) < 1:
         raise ExplorerInputError(f"steps must be >= 1, got {steps}")
+    if int(n) < 1:
+        raise ExplorerInputError(f"n must be >= 1, got {n}")
     generator = get_generator(model, task="generation")
-    return generator.sample(request, n=n, seed=seed, device=device, callback=callback, steps=steps, draws=draws,
-                            snap=snap, check_sites=check_sites)
+    if network_only or not check_sites:
+        return generator.sample(request, n=n, seed=seed, device=device, callback=callback, steps=steps,
+                                draws=1 if draws is None else draws, snap=snap, check_sites=check_sites)
+    generator.check(request)
+    return search(generator, [request], n, prototypes=prototypes, steps=steps, seed=seed, device=device,
+                  draws=DRAWS if draws is None else draws, callback=callback, keep_off_group=keep_off_group)[0]
 
 
 __all__ = ["Candidate", "check_energy", "generate", "generation_request", "make_candidate", "parse_formula"]

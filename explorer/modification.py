@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ExplorerInputError
 from .generators import GenerationRequest, get_generator
+from .prototypes import prototype_slots, require_prototype_library
 
 RELAX_STEPS = 300  # FIRE steps of the relaxation of modified candidates
 RELAX_FMAX = 0.05  # eV/Å
@@ -39,42 +40,6 @@ def modification_model(model: str | None = None):
     """The registered modification generator by name or method alias ('regression' = the shipped
     ``mod-regression``); None: the manifest's ``default_modification``."""
     return get_generator(model, task="modification")
-
-
-def prototype_slots(n: int, prototypes) -> int:
-    """How many of ``n`` candidates may be prototypes: ``prototypes`` None/"auto" = half of them (rounded up)
-    when the library's data files are present, else none; True = half of them, and the data files must be
-    there; False or 0 = none; an int = at most that many."""
-    from .prototypes import prototype_library_available
-
-    half = (int(n) + 1) // 2
-    if prototypes is None or (isinstance(prototypes, str) and prototypes == "auto"):
-        return half if prototype_library_available() else 0
-    if prototypes is True:
-        require_prototype_library()
-        return half
-    if prototypes is False:
-        return 0
-    try:
-        count = int(prototypes)
-    except (TypeError, ValueError):
-        count = -1
-    if count < 0 or count != prototypes:
-        raise ExplorerInputError(f"prototypes must be 'auto', True/False or a whole number >= 0, got {prototypes!r}")
-    if count:
-        require_prototype_library()
-    return min(count, int(n))
-
-
-def require_prototype_library() -> None:
-    """Clear error when the structure files the prototype library is built from are not in the data directory."""
-    from .config import data_dir
-    from .prototypes import prototype_library_available
-
-    if not prototype_library_available():
-        raise ExplorerInputError(f"known prototypes need mp_structures.csv.gz and wbm_structures.csv.gz in the data "
-                                 f"directory ({data_dir()}; set EXPLORER_DATA_DIR) — or ask for none "
-                                 "(prototypes=0, --prototypes 0 / --no-prototypes)")
 
 
 def find_prototypes(crystal, spacegroup: int, k: int, other_formulas_only: bool = False) -> list:
@@ -107,25 +72,31 @@ def relaxation_potential(potential="m3gnet"):
 
 
 def relax_structures(structures: list, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX,
-                     potential="m3gnet") -> list[tuple]:
+                     potential="m3gnet", formation: str = "none") -> list[tuple]:
     """(structure, info) per input: relaxed (positions and cell) with the interatomic potential (M3GNet by
     default) in at most ``steps`` FIRE steps to ``fmax`` (eV/Å); info = {"potential", "status", "steps",
-    "energy_per_atom" (eV/atom)}. A structure whose relaxation fails comes back unchanged (its status and
-    error say why)."""
+    "energy_per_atom" (eV/atom), "formation_energy_per_atom" (``formation`` "references" or "eform", else None),
+    and "warning" / "error" where there is one}. A structure whose relaxation fails comes back unchanged (its
+    status and error say why)."""
     from .relax import relax
 
     check_relax_settings(steps, fmax)
     if not structures:
         return []
     loaded = relaxation_potential(potential)
-    results = relax(structures, potential=loaded, fmax=fmax, steps=int(steps), formation="none")
+    results = relax(structures, potential=loaded, fmax=fmax, steps=int(steps), formation=formation)
     out = []
     for result, structure in zip(results, structures):
         energy = float(result.energy_per_atom) if math.isfinite(result.energy_per_atom) else None
+        formation_energy = result.formation_energy_per_atom
         info = {"potential": loaded.name, "status": result.status, "steps": int(result.steps),
-                "energy_per_atom": energy}
+                "energy_per_atom": energy,
+                "formation_energy_per_atom": float(formation_energy) if formation_energy is not None and
+                math.isfinite(formation_energy) else None}
         if result.error:
             info["error"] = result.error
+        if result.warning:
+            info["warning"] = result.warning
         out.append((result.structure if result.structure is not None else structure, info))
     return out
 
@@ -141,7 +112,7 @@ def check_relax_settings(steps: int, fmax: float) -> None:
 def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
            steps: int = 100, seed: int = 0, device: str = "auto", snap: bool = False, draws: int = 1,
            prototypes="auto", relax_steps: int = RELAX_STEPS, relax_fmax: float = RELAX_FMAX, potential="m3gnet",
-           callback=None):
+           callback=None, formation: str = "references"):
     """Candidates of the same composition as ``structure`` in ``spacegroup``, with a target formation-energy
     change ``energy_delta`` (eV/atom, negative = more stable).
 
@@ -160,7 +131,8 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
 
     ``relax_steps > 0``: every candidate is then relaxed with ``potential`` (M3GNet; at most ``relax_steps``
     FIRE steps to ``relax_fmax`` eV/Å, see :func:`relax_structures`; ``extra["relaxation"]`` holds the
-    potential, status and energy per atom); 0 = as sampled."""
+    potential, status, energy per atom and — ``formation`` "references" (default: elemental references relaxed
+    with the same potential) or "eform", "none" for none — the formation energy per atom); 0 = as sampled."""
     from .candidates import make_candidate
     from .generation import check_energy
     from .spacegroups import check_sites, check_spacegroup
@@ -181,7 +153,7 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     if count:
         structures += generator.sample_best([request] * count, draws, steps=int(steps), seed=int(seed),
                                             device=device, callback=callback)
-    relaxed = (relax_structures(structures, int(relax_steps), relax_fmax, potential) if relax_steps
+    relaxed = (relax_structures(structures, int(relax_steps), relax_fmax, potential, formation) if relax_steps
                else [(s, None) for s in structures])
     candidates = []
     for index, (result, info) in enumerate(relaxed):

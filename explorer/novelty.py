@@ -48,8 +48,7 @@ def training_matches(structure, data_dir=None, limit: int = 200) -> list[str]:
     """Ids of training structures that match ``structure`` (StructureMatcher, ltol 0.2, stol 0.3, 5°)."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    from .evaluation import STRICT
-    from .representation import decode
+    from .representation import STRICT, decode
 
     with _LOCK:
         data, index = _training_index(None if data_dir is None else str(data_dir))

@@ -149,7 +149,7 @@ class PrototypeLibrary:
         0.2 / 0.3 / 5°) keep their rank and say so in ``same_as_reference``."""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
-        from .evaluation import STRICT
+        from .representation import STRICT
 
         z = [int(v) for v in atomic_numbers if int(v) > 0]
         if not z:
@@ -189,6 +189,39 @@ class PrototypeLibrary:
             if len(kept) >= k:
                 break
         return kept
+
+
+def prototype_slots(n: int, prototypes, share: float = 0.5) -> int:
+    """How many of ``n`` candidates may be prototypes: ``prototypes`` None/"auto" = ``share`` of them (rounded
+    up) when the library's data files are present, else none; True = the same, and the data files must be
+    there; False or 0 = none; an int = at most that many."""
+    half = min(int(n), math.ceil(int(n) * share))
+    if prototypes is None or (isinstance(prototypes, str) and prototypes == "auto"):
+        return half if prototype_library_available() else 0
+    if prototypes is True:
+        require_prototype_library()
+        return half
+    if prototypes is False:
+        return 0
+    try:
+        count = int(prototypes)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0 or count != prototypes:
+        raise ExplorerInputError(f"prototypes must be 'auto', True/False or a whole number >= 0, got {prototypes!r}")
+    if count:
+        require_prototype_library()
+    return min(count, int(n))
+
+
+def require_prototype_library() -> None:
+    """Clear error when the structure files the prototype library is built from are not in the data directory."""
+    from .config import data_dir
+
+    if not prototype_library_available():
+        raise ExplorerInputError(f"known prototypes need mp_structures.csv.gz and wbm_structures.csv.gz in the data "
+                                 f"directory ({data_dir()}; set EXPLORER_DATA_DIR) — or ask for none "
+                                 "(prototypes=0, --prototypes 0 / --no-prototypes)")
 
 
 _LIBRARIES: dict = {}

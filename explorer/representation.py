@@ -25,6 +25,9 @@ PAD_ROW = 60
 LATTICE_ROWS = slice(61, 64)
 LENGTH_SCALE = 2.7  # Å; (2.7 Å)^3 ≈ 20 Å^3 per atom, a typical inorganic atomic volume
 SYMPREC = 0.1
+# StructureMatcher tolerances: the paper's (strict) and DiffCSP's (loose)
+STRICT = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
+LOOSE = {"ltol": 0.3, "stol": 0.5, "angle_tol": 10}
 MIN_LATTICE_DIAGONAL = 0.05  # normalised units; keeps decoded cells non-degenerate
 MIN_DISTANCE = 0.5  # Å: structures with two atoms closer than this are labelled invalid
 

@@ -1,10 +1,11 @@
 """Screenshots of the app for the README (docs/app-*.png), taken with headless Chromium like the browser test.
 
-    python scripts/app_screenshots.py [--n 16] [--steps 100] [--relax 4] [--relax-steps 60]
+    python scripts/app_screenshots.py [--n 16] [--steps 100] [--relax 4] [--relax-steps 60] [--widths 1366 1920]
 
-1. docs/app-generate.png: 16 TaWB6 candidates in the table, the 3D grid, the selected one, the hull;
-2. docs/app-relax.png: after relaxing the first ``--relax`` candidates (the points moved on the hull);
-3. docs/app-modify.png: Modify mode: an uploaded POSCAR (NaCl), target space group 221 (``--target``), and its
+For each window width W (a laptop's 1366 px and a desktop's 1920 px; each in a session of its own):
+1. docs/app-generate-W.png: 16 TaWB6 candidates in the table, the 3D grid, the selected one, the hull;
+2. docs/app-relax-W.png: after relaxing the first ``--relax`` candidates (the points moved on the hull);
+3. docs/app-modify-W.png: Modify mode: an uploaded POSCAR (NaCl), target space group 221 (``--target``), and its
    modified candidates (known prototypes first, then model samples, all relaxed). ``--only-modify``: this one only.
 Images are shrunk and palette-quantised so that they stay small in git.
 """
@@ -49,29 +50,33 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "docs"))
     parser.add_argument("--only-modify", action="store_true", help="take docs/app-modify.png only")
     parser.add_argument("--target", type=int, default=221, help="target space group of the modify picture")
+    parser.add_argument("--widths", type=int, nargs="+", default=[1366, 1920], help="browser window widths (px)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="explorer-shots-"))
-    SessionStore(work / "session").save({"target_spacegroup": args.target}, [])
-    server = AppServer(work / "session")
-    browser = None
+    sessions = work / "sessions"
+    for width in args.widths:
+        SessionStore(sessions, f"shots-{width}").save({"target_spacegroup": args.target}, [])
+    server = AppServer(sessions)
     try:
         server.wait_ready(300)
-        browser = Browser(work / "downloads", width=1500, height=1250)
-        browser.open(server.url)
-        browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 300)
-        if not args.only_modify:
-            take_generate_and_relax(browser, args, work, out)
-        take_modify(browser, work, out)
+        for width in args.widths:
+            browser = Browser(work / "downloads", width=width, height=1250)
+            try:
+                browser.open(f"{server.url}?session=shots-{width}")
+                browser.wait_for("return window.__deep('button', 'Generate candidates', true).length > 0", 300)
+                if not args.only_modify:
+                    take_generate_and_relax(browser, args, work, out, width)
+                take_modify(browser, work, out, width)
+            finally:
+                browser.quit()
     finally:
-        if browser is not None:
-            browser.quit()
         server.stop()
     return 0
 
 
-def take_generate_and_relax(browser, args, work: Path, out: Path) -> None:
+def take_generate_and_relax(browser, args, work: Path, out: Path, width: int) -> None:
     browser.set_input("Number", args.n)
     browser.set_input("Steps", args.steps)
     time.sleep(1)
@@ -80,7 +85,7 @@ def take_generate_and_relax(browser, args, work: Path, out: Path) -> None:
                      0.25, args.n)
     time.sleep(4)  # novelty check, hull, WebGL frames
     browser.screenshot(work / "generate.png")
-    shrink(work / "generate.png", out / "app-generate.png")
+    shrink(work / "generate.png", out / f"app-generate-{width}.png", width)
 
     # relax the first few candidates (checkbox column of the table)
     for i in range(args.relax):
@@ -94,10 +99,10 @@ def take_generate_and_relax(browser, args, work: Path, out: Path) -> None:
     browser.wait_for(finished, 1800, 1.0)
     time.sleep(3)
     browser.screenshot(work / "relax.png")
-    shrink(work / "relax.png", out / "app-relax.png")
+    shrink(work / "relax.png", out / f"app-relax-{width}.png", width)
 
 
-def take_modify(browser, work: Path, out: Path) -> None:
+def take_modify(browser, work: Path, out: Path, width: int) -> None:
     browser.click("button", "Modify")
     poscar = work / "POSCAR"
     poscar.write_text(NACL_POSCAR)
@@ -110,7 +115,7 @@ def take_modify(browser, work: Path, out: Path) -> None:
                      ".test(e.textContent) && e.textContent.length < 400)", 600, 0.5)
     time.sleep(4)
     browser.screenshot(work / "modify.png")
-    shrink(work / "modify.png", out / "app-modify.png")
+    shrink(work / "modify.png", out / f"app-modify-{width}.png", width)
 
 
 if __name__ == "__main__":

@@ -52,16 +52,14 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``panel serve apps/explorer.py`` on a free localhost port, in its own process."""
+    """``explorer app`` (the README's command) on a free localhost port, in its own process."""
 
     def __init__(self, session_dir: str | os.PathLike, extra_env: dict | None = None):
         self.port = free_port()
         self.url = f"http://localhost:{self.port}/explorer"
         env = dict(os.environ, EXPLORER_SESSION_DIR=str(session_dir), PYTHONUNBUFFERED="1", **(extra_env or {}))
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="panel-serve-", suffix=".log", delete=False)
-        command = [sys.executable, "-m", "panel", "serve", "apps/explorer.py", "--port", str(self.port),
-                   "--address", "127.0.0.1", "--allow-websocket-origin", f"localhost:{self.port}",
-                   "--static-dirs", "3dmol=node_modules/3dmol/build"]
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="explorer-app-", suffix=".log", delete=False)
+        command = [sys.executable, "-m", "explorer.cli", "app", "--port", str(self.port)]
         self.started = time.perf_counter()
         # its own process group, so that stop() ends the server and anything it started
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -72,7 +70,7 @@ class AppServer:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"panel serve exited: {self.output()}")
+                raise RuntimeError(f"explorer app exited: {self.output()}")
             try:
                 with urlopen(self.url, timeout=30) as response:
                     if response.status == 200:

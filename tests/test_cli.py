@@ -20,9 +20,13 @@ def run_cli(*args, cwd, timeout=300, env=None):
 
 
 def test_generate_writes_cif_files_and_candidates_csv(tmp_path):
+    from crystal_fixtures import write_data_dir
+
+    data = write_data_dir(tmp_path / "data")
     out = tmp_path / "out"
-    result = run_cli("generate", "--formula", "NaCl", "--spacegroup", "225", "--energy", "-2.0", "--n", "3",
-                     "--steps", "3", "--seed", "1", "--device", "cpu", "--out", out, "--json", cwd=tmp_path)
+    result = run_cli("generate", "--formula", "KCl", "--spacegroup", "225", "--energy", "-2.0", "--n", "3",
+                     "--steps", "3", "--seed", "1", "--device", "cpu", "--out", out, "--json", cwd=tmp_path,
+                     env={"EXPLORER_DATA_DIR": str(data)})
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["n"] == 3 and summary["steps"] == 3
@@ -30,12 +34,14 @@ def test_generate_writes_cif_files_and_candidates_csv(tmp_path):
     assert len(cifs) == 3
     for path in cifs:
         structure = Structure.from_file(path)
-        assert structure.composition == Composition("NaCl") and structure.volume > 0
+        assert structure.composition == Composition("KCl") and structure.volume > 0
     with open(out / "candidates.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3
     assert sorted(r["file"] for r in rows) == [p.name for p in cifs]
-    assert all(r["formula"] == "NaCl" and r["spacegroup_requested"] == "225" and r["n_sites"] == "2" for r in rows)
+    assert all(r["formula"] == "KCl" and r["spacegroup_requested"] == "225" and r["n_sites"] == "2" for r in rows)
+    assert all(r["spacegroup_detected"] == "225" for r in rows)  # every candidate in the group asked for
+    assert rows[0]["model"] == "prototype" and rows[0]["source"].split()[0] in ("NaCl", "KBr")
 
 
 def test_modify_writes_prototypes_first_then_samples(tmp_path):

@@ -62,3 +62,21 @@ def test_evaluate_generation_bad_inputs(tmp_path):
     unusable = write_csv_gz(tmp_path / "unusable.csv.gz", tiny_rows()[5:])
     with pytest.raises(ExplorerInputError, match="no usable rows"):
         evaluate_generation(unusable, steps=3, device="cpu")
+
+
+def test_evaluate_the_pipeline_never_looks_up_the_rows_own_formula(tiny_data_dir):
+    """NaCl (train row) in Fm-3m: the library's own NaCl is skipped, the KBr template answers it."""
+    csv = tiny_data_dir / "mp_structures.csv.gz"
+    metrics = evaluate_generation(csv, split="train", model="cfm-uniform", steps=2, workers=1, pipeline=True, n=2)
+    assert metrics["pipeline"] and metrics["n"] == 3 and metrics["n_candidates"] == 2
+    assert {"match_rate_any", "match_rate_loose_any", "spacegroup_rate", "sources", "first_sources"} <= set(metrics)
+    assert metrics["first_sources"].get("prototype", 0) >= 1  # NaCl from KBr; Si and CsCl have no other template
+    assert metrics["match_rate_loose"] >= 1 / 3 and metrics["match_rate_loose_any"] >= metrics["match_rate_loose"]
+    assert metrics["spacegroup_rate"] >= 0.8
+
+
+def test_evaluate_only_the_rows_without_a_prototype(tiny_data_dir):
+    csv = tiny_data_dir / "mp_structures.csv.gz"
+    metrics = evaluate_generation(csv, split="train", model="cfm-uniform", steps=2, workers=1, no_prototype_rows=True)
+    assert metrics["no_prototype_rows"] and metrics["rows_read"] == 3 and metrics["n"] == 2  # Si, CsCl
+    assert "spacegroup_rate" in metrics

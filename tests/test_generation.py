@@ -10,8 +10,8 @@ from explorer.generators import available_models, default_model, get_generator
 
 @pytest.fixture(scope="module")
 def candidates():
-    """Three SrTiO3 candidates from the default shipped model (3 Euler/diffusion steps)."""
-    return generate("SrTiO3", 221, -3.5, n=3, steps=3, seed=0, device="cpu")
+    """Three SrTiO3 samples of the default shipped model (3 Euler/diffusion steps), as sampled."""
+    return generate("SrTiO3", 221, -3.5, n=3, steps=3, seed=0, device="cpu", network_only=True)
 
 
 def test_generate_returns_n_candidates_of_the_requested_composition(candidates):
@@ -40,17 +40,17 @@ def test_candidate_dict_round_trip(candidates):
 
 
 def test_same_seed_same_structures(candidates):
-    again = generate("SrTiO3", 221, -3.5, n=3, steps=3, seed=0, device="cpu")
+    again = generate("SrTiO3", 221, -3.5, n=3, steps=3, seed=0, device="cpu", network_only=True)
     for a, b in zip(candidates, again):
         np.testing.assert_allclose(a.structure.lattice.matrix, b.structure.lattice.matrix, atol=1e-6)
         np.testing.assert_allclose(a.structure.frac_coords, b.structure.frac_coords, atol=1e-6)
-    other = generate("SrTiO3", 221, -3.5, n=1, steps=3, seed=1, device="cpu")[0]
+    other = generate("SrTiO3", 221, -3.5, n=1, steps=3, seed=1, device="cpu", network_only=True)[0]
     assert not np.allclose(other.structure.frac_coords, candidates[0].structure.frac_coords)
 
 
 @pytest.mark.parametrize("model", sorted(set(available_models("generation")) - {default_model()}))
 def test_every_shipped_model_generates(model):
-    (c,) = generate("NaCl", 225, -2.0, n=1, steps=3, seed=0, model=model, device="cpu")
+    (c,) = generate("NaCl", 225, -2.0, n=1, steps=3, seed=0, model=model, device="cpu", network_only=True)
     assert c.model == model and c.structure.composition == Composition("NaCl") and c.structure.volume > 0
 
 
@@ -111,7 +111,7 @@ def test_best_of_draws_keeps_the_draw_that_best_meets_the_conditions():
         options = draws[3 * i : 3 * i + 3]
         scores = [condition_score(s, spacegroup) for s in options]
         assert chosen == options[scores.index(max(scores))]
-    candidates = generate("SrTiO3", 221, -3.5, n=2, steps=3, seed=0, device="cpu", draws=3)
+    candidates = generate("SrTiO3", 221, -3.5, n=2, steps=3, seed=0, device="cpu", draws=3, network_only=True)
     assert len(candidates) == 2 and all(c.structure.composition == Composition("SrTiO3") for c in candidates)
     with pytest.raises(ExplorerInputError, match="draws"):
         generate("SrTiO3", 221, -3.5, n=2, steps=3, draws=0)
@@ -119,7 +119,8 @@ def test_best_of_draws_keeps_the_draw_that_best_meets_the_conditions():
 
 def test_progress_callback_counts_every_sampler_step_and_can_cancel():
     seen = []
-    generate("NaCl", 225, -2.0, n=2, steps=4, seed=0, device="cpu", draws=2, callback=lambda i, n: seen.append((i, n)))
+    generate("NaCl", 225, -2.0, n=2, steps=4, seed=0, device="cpu", draws=2, callback=lambda i, n: seen.append((i, n)),
+             network_only=True)
     assert seen == [(i, 4) for i in range(1, 5)]  # 2 x 2 draws in one batch: 4 steps in all
 
     class Stop(Exception):
@@ -130,7 +131,7 @@ def test_progress_callback_counts_every_sampler_step_and_can_cancel():
             raise Stop
 
     with pytest.raises(Stop):
-        generate("NaCl", 225, -2.0, n=1, steps=10, seed=0, device="cpu", callback=cancel)
+        generate("NaCl", 225, -2.0, n=1, steps=10, seed=0, device="cpu", callback=cancel, network_only=True)
 
 
 def test_condition_score():
@@ -147,4 +148,5 @@ def test_a_space_group_that_cannot_hold_the_formula_is_refused():
         generate("NaCl", 62, -2.0, n=1, steps=2, device="cpu")
     (c,) = generate("NaCl", 62, -2.0, n=1, steps=2, device="cpu", check_sites=False)
     assert c.spacegroup_detected != 62  # sampled anyway when asked: it cannot have the group
-    assert len(generate("Na4Cl4", 62, -2.0, n=1, steps=2, device="cpu")) == 1  # 4 + 4 atoms fit Pnma's 4c
+    # 4 + 4 atoms fit Pnma's 4c
+    assert len(generate("Na4Cl4", 62, -2.0, n=1, steps=2, device="cpu", network_only=True)) == 1

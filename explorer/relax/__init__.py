@@ -35,8 +35,6 @@ from .relaxation import irelax, relax
 from .results import STATUS_FAILED, STATUS_OK, STATUS_UNCONVERGED, ReferenceDone, RelaxDone, RelaxResult, RelaxStep
 from .single import check_structure, relax_one, relax_steps
 
-hull_plot = hull_figure  # the former name (explorer.ui.hull still uses it)
-
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "FORMATION_MODES",
@@ -61,7 +59,6 @@ __all__ = [
     "formation_function",
     "hull_analysis",
     "hull_figure",
-    "hull_plot",
     "irelax",
     "load_formation_model",
     "load_potential",

@@ -122,9 +122,11 @@ def save_plot(plot, path: str | os.PathLike, title: str = "Convex hull") -> Path
         hv.extension("bokeh", logo=False)
     state = hv.renderer("bokeh").get_plot_state(plot)
     html = file_html(state, INLINE, title=title)
-    # Panel (loaded by HoloViews' Bokeh backend) adds its extension's loader as a server-relative script, which
-    # a file on disk cannot reach: the plot needs none of it
-    html = re.sub(r'<script[^>]*src="static/extensions/[^"]*"[^>]*>\s*</script>\s*', "", html)
+    # Panel (loaded by HoloViews' Bokeh backend) adds the scripts and stylesheets of every Panel model imported in
+    # this process (e.g. the Tabulator's CSS), server-relative or on a CDN: a file on disk cannot reach either and
+    # the plot needs none of them, since Bokeh's own JavaScript is inline
+    html = re.sub(r'<script[^>]*\ssrc="[^"]*"[^>]*>\s*</script>\s*', "", html)
+    html = re.sub(r'<link[^>]*\shref="[^"]*"[^>]*/?>\s*', "", html)
     return atomic_write_text(path, html)
 
 

@@ -10,26 +10,17 @@ Only this sub-package imports Panel; the library (``explorer`` outside ``explore
 
 from __future__ import annotations
 
-
-def extension(**kwargs) -> None:
-    """Load what the components need in the browser (Tabulator, HoloViews' Bokeh backend)."""
-    import holoviews as hv
-    import panel as pn
-
-    pn.extension("tabulator", **kwargs)
-    hv.extension("bokeh", logo=False)
-
-
-from .app import ExplorerApp, device_label  # noqa: E402
-from .export import ExportPanel  # noqa: E402
-from .generate import GeneratePanel  # noqa: E402
-from .hull import HullPlot  # noqa: E402
-from .modify import ModifyPanel  # noqa: E402
-from .relaxation import RelaxPanel  # noqa: E402
-from .results import ResultsView  # noqa: E402
-from .table import CandidateTable  # noqa: E402
-from .viewer import Crystal3D, StructureGrid, StructureViewer  # noqa: E402
-from .workspace import Workspace  # noqa: E402
+from .app import ExplorerApp, device_label
+from .export import ExportPanel
+from .generate import GeneratePanel
+from .hull import HullPlot
+from .modify import ModifyPanel
+from .relaxation import RelaxPanel
+from .results import ResultsView
+from .serving import extension
+from .table import CandidateTable
+from .viewer import Crystal3D, StructureGrid, StructureViewer
+from .workspace import Workspace
 
 __all__ = ["CandidateTable", "Crystal3D", "ExplorerApp", "ExportPanel", "GeneratePanel", "HullPlot", "ModifyPanel",
            "RelaxPanel", "ResultsView", "StructureGrid", "StructureViewer", "Workspace", "device_label", "extension"]

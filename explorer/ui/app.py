@@ -10,7 +10,7 @@ copy of it; heavy work runs in background threads (:mod:`.jobs`) and a second cl
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 import warnings
 
@@ -18,43 +18,20 @@ import panel as pn
 import param
 
 from ..candidates import Candidate
+from ..errors import ExplorerInputError
 from .export import ExportPanel
 from .generate import GeneratePanel
 from .jobs import UiDispatcher
 from .modify import ModifyPanel
+from .preparation import PreparationStatus, prepare_references
+from .preparation import prepare as prepare_all
 from .relaxation import RelaxPanel
 from .results import ResultsView
-from .session import SessionStore
+from .session import DEFAULT_SESSION, SessionStore, check_session_id, list_sessions, new_session_id
 from .widgets import button_style
 from .workspace import Workspace, message
 
 ACCENT = "#0072B5"
-
-_WARM_UP_LOCK = threading.Lock()
-_WARM_UP_STARTED = False
-
-
-def warm_up_in_background(model: str | None = None) -> bool:
-    """Once per process, load ``model`` (default: the registry's default) and sample one tiny structure in a daemon
-    thread, so that the user's first click does not pay for loading weights and torch's first forward pass. True
-    when this call started the warm-up."""
-    global _WARM_UP_STARTED
-    with _WARM_UP_LOCK:
-        if _WARM_UP_STARTED:
-            return False
-        _WARM_UP_STARTED = True
-
-    def run():
-        try:
-            import explorer
-
-            explorer.generate("NaCl", 225, -2.0, n=1, model=model, steps=2, seed=0)
-        except Exception:  # warm-up is an optimisation only; real errors show on the first real request
-            pass
-
-    threading.Thread(target=run, name="explorer-warm-up", daemon=True).start()
-    return True
-
 
 def device_label() -> str:
     """'CPU (2 threads)' or the GPU's name."""
@@ -72,7 +49,9 @@ def _card(title, *objects, collapsed=False, **kwargs):
 
 class ExplorerApp(pn.viewable.Viewer):
     """The whole app. Keyword arguments set the panels' settings by name (``ExplorerApp(formula="NaCl", n=4)``;
-    ``n``, ``steps`` and ``seed`` go to both Generate and Modify).
+    ``n``, ``steps`` and ``seed`` go to both Generate and Modify). ``session``: the saved session to open (in a
+    browser: the page address's, else a new one; in a notebook: ``default``). ``prepare``: load the model and the
+    potential, relax the formula's elemental references and build the prototype library in the background.
 
     In Jupyter::
 
@@ -85,22 +64,23 @@ class ExplorerApp(pn.viewable.Viewer):
     autosave = param.Boolean(default=True)
     novelty = param.Boolean(default=True, doc="check candidates against the training structures")
 
-    def __init__(self, session_dir=None, restore: bool = True, **settings):
+    def __init__(self, session_dir=None, restore: bool = True, session: str | None = None, prepare: bool = True,
+                 **settings):
         own = {k: settings.pop(k) for k in list(settings) if k in ("autosave", "novelty", "name")}
         super().__init__(**own)
+        self.served = served()
         self.workspace = Workspace(UiDispatcher())
         self.relaxation = RelaxPanel(self.workspace)
         self.generation = GeneratePanel(self.workspace)
         self.modification = ModifyPanel(self.workspace, relax_settings=self.relaxation.settings_for_modify)
         self.exporter = ExportPanel(self.workspace)
         self.results = ResultsView(self.workspace)
-        self._store = SessionStore(session_dir)
+        self._session_dir = session_dir
+        self._store = SessionStore(session_dir, session_id(session, self.served))
         self._restoring = False
         self._page_loaded = False
-        self.session_status = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
-        self.new_session = pn.widgets.Button(label="Clear session", **button_style("light"),
-                                             sizing_mode="stretch_width")
-        self.new_session.on_click(lambda event: self.clear())
+        self.sessions = SessionPanel(self)
+        self.session_status = self.sessions.status
         self.device_info = pn.pane.HTML(message("info", f"Device: {device_label()}"), margin=(0, 10))
         self.mode_toggle = pn.widgets.RadioButtonGroup.from_param(
             self.workspace.param.mode, **button_style("primary", outline=True), sizing_mode="stretch_width", label="")
@@ -110,8 +90,13 @@ class ExplorerApp(pn.viewable.Viewer):
         self._watch_for_autosave()
         self.workspace.param.watch(lambda e: self._check_novelty(), "candidates")
         self.generation.on_hull_energy(self._system_hull)
-        warm_up_in_background(self.generation.model)
+        self.preparing = PreparationStatus(self.served)
+        if prepare:  # model, potential, the formula's references, the prototype library: in the background
+            prepare_all(self.generation.formula, self.generation.model, self.relaxation.potential)
+            self.generation.param.watch(lambda e: prepare_references(e.new, self.relaxation.potential), "formula")
         pn.state.onload(self._page_loaded_now)
+        if self.served:  # the browser tab closed: its jobs stop at their next step, nothing is saved any more
+            pn.state.on_session_destroyed(lambda context: self.workspace.close())
 
     # ================================================================== the panels' settings
     @property
@@ -162,12 +147,12 @@ class ExplorerApp(pn.viewable.Viewer):
         if getattr(self, "_sidebar", None) is None:
             mode = self.workspace.param.mode.rx()
             self._sidebar = pn.Column(
-                self.mode_toggle,
+                self.preparing, self.mode_toggle,
                 _card("Generate", self.generation, self.device_info, visible=mode == "Generate"),
                 _card("Modify a structure", self.modification, visible=mode == "Modify"),
                 _card("Relax (M3GNet) and hull", self.relaxation),
                 _card("Export", self.exporter),
-                _card("Session", self.session_status, self.new_session, collapsed=True),
+                _card("Session", self.sessions, collapsed=True),
                 sizing_mode="stretch_width")
         return self._sidebar
 
@@ -215,8 +200,10 @@ class ExplorerApp(pn.viewable.Viewer):
     # ================================================================== hull of the chosen system
     def _page_loaded_now(self) -> None:
         """Building the hull figure while the page itself is still being built slowed it by 1-5 s (measured): it
-        waits for this (Panel's onload; at once outside a server)."""
+        waits for this (Panel's onload; at once outside a server). The page's address gets the session id, so a
+        reload comes back to this session."""
         self._page_loaded = True
+        self.sessions.show_in_address()
         if self.generation.hull_energy is not None or self.generation.chemical_system():
             self.results.show_system(self.generation.chemical_system())
 
@@ -271,24 +258,124 @@ class ExplorerApp(pn.viewable.Viewer):
             return
         self.session_status.object = message("info", f"autosaved {time.strftime('%H:%M:%S')} to {path}")
 
+    @property
+    def session(self) -> str:
+        return self._store.session
+
     def _restore(self) -> None:
         session = self._store.load()
         if session is None:
-            self.session_status.object = message("info", f"new session (autosave to {self._store.path})")
+            self.session_status.object = message("info", f"new session {self.session} (autosaved to "
+                                                         f"{self._store.path})")
             return
         self._restoring = True
         try:
             self._restore_settings(session["settings"])
             self.workspace.original = session["original"]
-            self.workspace.set_candidates(session["candidates"])
+            self.workspace.set_candidates(session["candidates"], "session")
         finally:
             self._restoring = False
-        self.session_status.object = message("ok", f"restored the session saved {session['saved']} "
+        self.session_status.object = message("ok", f"restored session {self.session} saved {session['saved']} "
                                                    f"({len(self.candidates)} candidates)")
 
+    def open_session(self, name: str, keep_current: bool = False) -> None:
+        """Switch to the session ``name``: its saved work is restored (``keep_current``: this session's work is
+        kept and saved under the new name instead)."""
+        store = SessionStore(self._session_dir, check_session_id(name))
+        self._store = store
+        if keep_current:
+            self.save()
+        else:
+            self.workspace.original = None
+            self.workspace.set_candidates([])
+            self._restore()
+        self.sessions.show_in_address()
+        self.sessions.refresh()
+
     def clear(self) -> None:
-        """Forget the candidates and the uploaded structure (and the autosaved session)."""
+        """Forget the candidates and the uploaded structure (and this session's saved file)."""
         self.workspace.original = None
         self.workspace.set_candidates([])
         self._store.clear()
-        self.session_status.object = message("info", "session cleared")
+        self.session_status.object = message("info", f"session {self.session} cleared")
+
+
+def served() -> bool:
+    """True inside a `panel serve` / `explorer app` browser session, False in a notebook or script."""
+    doc = pn.state.curdoc
+    return bool(doc is not None and doc.session_context is not None)
+
+
+def shared_server() -> bool:
+    """True when the app is served to other machines (``explorer app --address`` other than this machine sets
+    ``EXPLORER_SHARED=1``): no session then lists or opens another one's work."""
+    return os.environ.get("EXPLORER_SHARED") == "1"
+
+
+def session_id(explicit: str | None, in_browser: bool) -> str:
+    """The session of a new app: ``explicit``; in a browser, the page address's ``?session=`` (a reload), else
+    a new random id (a new visitor never sees another's work); in a notebook, ``default``."""
+    if explicit:
+        return check_session_id(explicit)
+    if in_browser:
+        values = (pn.state.session_args or {}).get("session") or [b""]
+        asked = values[0].decode() if isinstance(values[0], bytes) else str(values[0])
+        try:
+            return check_session_id(asked)
+        except ExplorerInputError:
+            return new_session_id()
+    return DEFAULT_SESSION
+
+
+class SessionPanel(pn.viewable.Viewer):
+    """The Session card: which session this is, saving it under a name, opening a saved one (not when served to
+    others), clearing it."""
+
+    def __init__(self, app: ExplorerApp):
+        super().__init__()
+        self.app = app
+        w = pn.widgets
+        self.status = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
+        self.name_input = w.TextInput(label="Save this session as", placeholder="e.g. ta-w-b-hexagonal",
+                                      sizing_mode="stretch_width")
+        self.save_button = w.Button(label="Save as", **button_style("light"), width=80)
+        self.save_button.on_click(lambda event: self._save_as())
+        self.saved_select = w.Select(label="Open a saved session", options={}, sizing_mode="stretch_width",
+                                     visible=not shared_server())
+        self.open_button = w.Button(label="Open", **button_style("light"), width=80, visible=not shared_server())
+        self.open_button.on_click(lambda event: self._open())
+        self.clear_button = w.Button(label="Clear this session", **button_style("light"), sizing_mode="stretch_width")
+        self.clear_button.on_click(lambda event: app.clear())
+        self.message = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
+        self.refresh()
+
+    def __panel__(self):
+        return pn.Column(self.status, pn.Row(self.name_input, self.save_button, align="end"),
+                         pn.Row(self.saved_select, self.open_button, align="end"), self.clear_button, self.message,
+                         sizing_mode="stretch_width")
+
+    def refresh(self) -> None:
+        if shared_server():
+            return
+        options = {f"{s['id']} · {s['saved']} · {s['candidates']} candidates": s["id"]
+                   for s in list_sessions(self.app._session_dir) if s["id"] != self.app.session}
+        self.saved_select.options = options
+        self.open_button.disabled = not options
+
+    def show_in_address(self) -> None:
+        """``?session=<id>`` in the browser's address bar (a reload or a bookmark comes back here)."""
+        if self.app.served and pn.state.location is not None:
+            pn.state.location.update_query(session=self.app.session)
+
+    def _save_as(self) -> None:
+        try:
+            self.app.open_session(self.name_input.value_input or self.name_input.value, keep_current=True)
+        except ExplorerInputError as exc:
+            self.message.object = message("error", str(exc))
+            return
+        self.message.object = message("ok", f"saved as {self.app.session}; the page address now opens it")
+
+    def _open(self) -> None:
+        if self.saved_select.value:
+            self.app.open_session(self.saved_select.value)
+            self.message.object = message("ok", f"opened session {self.app.session}")

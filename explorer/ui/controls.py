@@ -19,8 +19,9 @@ class JobControls(pn.viewable.Viewer):
     """``button`` starts ``on_run()``; ``stop_button`` cancels the workspace's job ``job_name``."""
 
     def __init__(self, workspace: Workspace, job_name: str, label: str, busy_label: str, color: str, on_run,
-                 initial: str = ""):
+                 initial: str = "", ready=None):
         super().__init__()
+        self.ready = ready or (lambda: True)  # whether the inputs allow a run (the button's state after a run)
         self.workspace, self.job = workspace, workspace.job(job_name)
         self.label, self.busy_label = label, busy_label
         self.button = pn.widgets.Button(label=label, **button_style(color), sizing_mode="stretch_width")
@@ -29,12 +30,19 @@ class JobControls(pn.viewable.Viewer):
         self.stop_button.on_click(lambda event: self.job.cancel())
         self.progress = pn.widgets.Progress(value=0, max=100, sizing_mode="stretch_width", visible=False,
                                             bar_color=color, height=12)
+        self.initial = initial
         self.status = pn.pane.HTML(message("info", initial) if initial else "", sizing_mode="stretch_width",
                                    margin=(0, 10))
+        # a status line describes the candidates it produced or worked on: new candidates from elsewhere reset it
+        workspace.param.watch(lambda event: self._others_results(job_name), "candidates")
 
     def __panel__(self):
         return pn.Column(pn.Row(self.button, self.stop_button, sizing_mode="stretch_width"), self.progress,
                          self.status, sizing_mode="stretch_width", margin=0)
+
+    def _others_results(self, job_name: str) -> None:
+        if self.workspace.source != job_name and not self.job.busy:
+            self.status.object = message("info", self.initial) if self.initial else ""
 
     def begin(self, total: int, text: str) -> None:
         """The job starts: button busy, Stop enabled, progress at 0 of ``total``."""
@@ -52,7 +60,7 @@ class JobControls(pn.viewable.Viewer):
     def end(self, kind: str, text: str) -> None:
         self.status.object = message(kind, text)
         self.progress.visible = False
-        self.button.param.update(label=self.label, disabled=False)
+        self.button.param.update(label=self.label, disabled=not self.ready())
         self.stop_button.disabled = True
 
     def reporter(self, describe, every: float = 0.2):

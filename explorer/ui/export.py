@@ -13,6 +13,8 @@ from ..structure_io import EXPORT_FORMATS, export_structures
 from .widgets import button_style
 from .workspace import Workspace, message
 
+HINT = "Exports the checked candidates (or all)."
+
 
 class ExportPanel(pn.viewable.Viewer):
     export_format = param.Selector(default="cif", objects=list(EXPORT_FORMATS))
@@ -28,8 +30,8 @@ class ExportPanel(pn.viewable.Viewer):
         self.relaxed_box = w.Checkbox.from_param(self.param.export_relaxed, label="relaxed where available")
         self.download = w.FileDownload(callback=self._export_file, filename="candidates.zip", label="Download",
                                        **button_style("default"), sizing_mode="stretch_width")
-        self.status = pn.pane.HTML(message("info", "Exports the checked candidates (or all)."),
-                                   sizing_mode="stretch_width", margin=(0, 10))
+        self.status = pn.pane.HTML(message("info", HINT), sizing_mode="stretch_width", margin=(0, 10))
+        workspace.param.watch(lambda event: setattr(self.status, "object", message("info", HINT)), "candidates")
 
     def __panel__(self):
         return pn.Column(pn.Row(self.format_select, self.relaxed_box), self.download, self.status,

@@ -3,6 +3,7 @@ background, with a progress bar that follows the sampler steps."""
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 
@@ -38,10 +39,12 @@ def sampler_options(model: str) -> dict[str, str]:
 def network_options() -> dict[str, str]:
     """{label: first model name} per registered network (checkpoint), in manifest order."""
     options: dict[str, str] = {}
+    seen: set[str] = set()
     for m in generation_models():
-        label = f"{m.family}: {m.file.rsplit('.', 1)[0].replace('_', '-')}"
-        options.setdefault(label, m.name)
-    return {label: name for label, name in options.items()}
+        if m.file not in seen:  # one entry per network, named by its first model (ddpm for ddpm + ddim)
+            seen.add(m.file)
+            options[m.name] = m.name
+    return options
 
 
 class GeneratePanel(pn.viewable.Viewer):
@@ -54,10 +57,12 @@ class GeneratePanel(pn.viewable.Viewer):
     steps = param.Integer(default=100, bounds=(1, 1000))
     n = param.Integer(default=16, bounds=(1, 64))
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1))
-    draws = param.Integer(default=1, bounds=(1, 8), doc="samples per candidate; the best by validity and space group")
-    snap = param.Boolean(default=False, doc="refine each sample onto the requested space group")
+    draws = param.Integer(default=2, bounds=(1, 8), doc="samples per candidate; the best by validity and space group")
+    network_only = param.Boolean(default=False, doc="network samples only, as sampled: no prototypes, no "
+                                                    "replacement of samples without the space group")
+    snap = param.Boolean(default=False, doc="network samples only: refine each onto the requested space group")
 
-    SETTINGS = ("formula", "spacegroup", "energy", "model", "steps", "n", "seed", "draws", "snap")
+    SETTINGS = ("formula", "spacegroup", "energy", "model", "steps", "n", "seed", "draws", "network_only", "snap")
 
     def __init__(self, workspace: Workspace, **params):
         models = [m.name for m in generation_models()]
@@ -67,6 +72,7 @@ class GeneratePanel(pn.viewable.Viewer):
         self.workspace = workspace
         self.job = workspace.job("generate")
         self.hull_energy: float | None = None
+        self._formula_error = ""
         self._hull_request: str | None = None
         self._hull_listeners = []
         self._build()
@@ -82,21 +88,30 @@ class GeneratePanel(pn.viewable.Viewer):
         self.periodic = PeriodicTable(sizing_mode="stretch_width")
         self.periodic.on_pick(self._pick_element)
         self.spacegroup_select = SpacegroupSelect(self, "spacegroup", label="Space group")
-        self.energy_slider = w.EditableFloatSlider.from_param(
-            self.param.energy, label="Target formation energy (eV/atom)", sizing_mode="stretch_width", format="0.00")
+        # what is shown is what is used: the box takes typed numbers within the range and says why it refuses others
+        self.energy_slider = w.FloatSlider.from_param(self.param.energy, label="Target formation energy",
+                                                      sizing_mode="stretch_width", format="0.00", show_value=False)
+        self.energy_input = w.TextInput(label="eV/atom", value=f"{self.energy:.2f}", width=78)
+        self.energy_input.param.watch(lambda *events: self._energy_typed(events[-1].new), ["value_input", "value"])
+        self.energy_status = pn.pane.HTML("", margin=(0, 10))
+        self._energy_error = ""
         self.energy_scale = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
         self.model_select = w.Select(label="Model", options=network_options(), sizing_mode="stretch_width")
         self.sampler_select = w.Select(label="Sampler", options={}, width=110)
         self.model_select.param.watch(lambda e: self._choose_network(e.new), "value")
         self.sampler_select.param.watch(lambda e: e.new and setattr(self, "model", e.new), "value")
         self.model_info = pn.pane.HTML("", margin=(0, 10))
-        self.steps_input = w.IntInput.from_param(self.param.steps, label="Steps", width=80)
-        self.n_input = w.IntInput.from_param(self.param.n, label="Number", width=80)
-        self.seed_input = w.IntInput.from_param(self.param.seed, label="Seed", width=80)
-        self.draws_input = w.IntInput.from_param(self.param.draws, label="Draws", width=70)
-        self.snap_box = w.Checkbox.from_param(self.param.snap, label="snap onto the space group")
+        self.steps_input = w.IntInput.from_param(self.param.steps, label="Steps", width=72)
+        self.n_input = w.IntInput.from_param(self.param.n, label="Number", width=72)
+        self.seed_input = w.IntInput.from_param(self.param.seed, label="Seed", width=72)
+        self.draws_input = w.IntInput.from_param(self.param.draws, label="Draws", width=62,
+                                                 description="samples per candidate; the one that best meets the "
+                                                             "conditions is kept")
+        self.network_box = w.Checkbox.from_param(self.param.network_only, label="network samples only")
+        self.snap_box = w.Checkbox.from_param(self.param.snap, label="snap", disabled=not self.network_only)
+        self.param.watch(lambda e: setattr(self.snap_box, "disabled", not e.new), "network_only")
         self.controls = JobControls(self.workspace, "generate", "Generate candidates", "Generating…", "primary",
-                                    self.generate)
+                                    self.generate, ready=lambda: not (self._energy_error or self._formula_error))
         self.generate_button, self.status = self.controls.button, self.controls.status
         self._model_changed()
         self._formula_changed()
@@ -107,10 +122,15 @@ class GeneratePanel(pn.viewable.Viewer):
             pn.Card(self.periodic, title="Periodic table (click to add)", collapsed=True, sizing_mode="stretch_width",
                     margin=(5, 0), header_background="#f3f5f7"),
             self.spacegroup_select,
-            self.energy_slider, self.energy_scale,
+            pn.Row(self.energy_slider, self.energy_input, sizing_mode="stretch_width"), self.energy_status,
+            self.energy_scale,
             pn.Row(self.model_select, self.sampler_select, sizing_mode="stretch_width"), self.model_info,
             pn.Row(self.steps_input, self.n_input, self.seed_input, self.draws_input),
-            self.snap_box,
+            pn.pane.HTML("Known prototypes of the space group come first, then network samples; a sample without "
+                         "the space group is replaced (next prototype, else a random symmetric crystal). The "
+                         "<i>source</i> column says which is which.", styles={"font-size": "12px", "color": "#555"},
+                         sizing_mode="stretch_width", margin=(0, 10)),
+            pn.Row(self.network_box, self.snap_box),
             self.controls, sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ inputs
@@ -119,14 +139,16 @@ class GeneratePanel(pn.viewable.Viewer):
             species = parse_formula(text)
         except ExplorerInputError as exc:
             self.formula_status.object = message("error", str(exc))
-            self.generate_button.disabled = True
+            self._formula_error = str(exc)
+            self._can_generate()
             return False
+        self._formula_error = ""
         from pymatgen.core import Composition
 
         composition = Composition(text)
         parts = " ".join(f"{e.symbol}{int(a)}" for e, a in composition.items())
         self.formula_status.object = message("ok", f"{parts} · {len(species)} atoms in the cell")
-        self.generate_button.disabled = self.job.busy
+        self._can_generate()
         self.periodic.highlight = [e.symbol for e in composition.elements]
         return True
 
@@ -179,8 +201,37 @@ class GeneratePanel(pn.viewable.Viewer):
         except ExplorerInputError:
             return None
 
+    def _energy_typed(self, text) -> None:
+        low, high = ENERGY_RANGE
+        try:
+            value = float(str(text).strip().replace("−", "-"))
+            if not math.isfinite(value):
+                raise ValueError
+        except ValueError:
+            self._energy_error = f"the target energy must be a number of eV/atom, got {text!r}"
+        else:
+            if low <= value <= high:
+                self._energy_error = ""
+                if value != self.energy:
+                    self.energy = value
+            else:
+                self._energy_error = (f"the target energy must be within {low} .. {high} eV/atom (the range of the "
+                                      f"training data), got {value:g}")
+        self.energy_status.object = message("error", self._energy_error) if self._energy_error else ""
+        self._can_generate()
+
+    def _can_generate(self) -> None:
+        self.generate_button.disabled = bool(self.job.busy or self._energy_error or self._formula_error)
+
     @param.depends("energy", watch=True)
     def _energy_scale(self) -> None:
+        if not self._energy_error and self.energy_input.value_input != f"{self.energy:.2f}":
+            try:
+                typed = float(self.energy_input.value_input)
+            except (TypeError, ValueError):
+                typed = None
+            if typed != self.energy:  # moved by the slider or restored: the box shows it
+                self.energy_input.param.update(value=f"{self.energy:.2f}", value_input=f"{self.energy:.2f}")
         self.energy_scale.object = energy_scale_html(*ENERGY_RANGE, self.energy, self.hull_energy)
 
     def _choose_network(self, name: str) -> None:
@@ -211,7 +262,8 @@ class GeneratePanel(pn.viewable.Viewer):
         parse_formula(self.formula)
         return {"formula": self.formula, "spacegroup": check_spacegroup(self.spacegroup),
                 "energy": check_energy(self.energy), "n": int(self.n), "model": self.model, "steps": int(self.steps),
-                "seed": int(self.seed), "draws": int(self.draws), "snap": bool(self.snap)}
+                "seed": int(self.seed), "draws": int(self.draws), "snap": bool(self.snap),
+                "network_only": bool(self.network_only)}
 
     def generate(self, wait: bool = False) -> bool:
         """Start ``explorer.generate`` in the background; False when a generation is already running or the input
@@ -219,6 +271,8 @@ class GeneratePanel(pn.viewable.Viewer):
         if self.job.busy:
             return False
         try:
+            if self._energy_error:
+                raise ExplorerInputError(self._energy_error)
             arguments = self.request()
         except ExplorerInputError as exc:
             self.status.object = message("error", str(exc))
@@ -227,7 +281,7 @@ class GeneratePanel(pn.viewable.Viewer):
         report = self.controls.reporter(lambda done, total, seconds: f"sampler step {done}/{total} · {seconds:.1f} s")
 
         def finished(candidates, seconds):
-            self.workspace.set_candidates(candidates)
+            self.workspace.set_candidates(candidates, "generate")
             valid = sum(c.valid for c in candidates)
             matched = sum(c.spacegroup_detected == c.spacegroup_requested for c in candidates)
             return "ok", (f"{len(candidates)} candidates in {seconds:.1f} s · {valid} valid · {matched} in the "

@@ -100,6 +100,10 @@ class HullPlot(pn.viewable.Viewer):
         self._elements: tuple[str, ...] = ()
         self._mode = "energy"
         self._frame = pd.DataFrame()
+        # one watcher for everything the plot shows: a batched change (a new chemical system with its points) is
+        # one rebuild with the data in it, never a data update to the plot being replaced followed by another
+        # to the new one (that pair, in one message, froze the browser in Bokeh's render loop)
+        self.param.watch(self._changed, ["chemsys", "reference", "view", "height", "points"])
         self._rebuild()
 
     # ------------------------------------------------------------------ geometry
@@ -123,11 +127,16 @@ class HullPlot(pn.viewable.Viewer):
         return hull_analysis(items, self.chemsys, reference=self._resolved_reference())
 
     # ------------------------------------------------------------------ building
-    @param.depends("chemsys", "reference", "view", "height", watch=True)
+    def _changed(self, *events) -> None:
+        if any(e.name != "points" for e in events):
+            self._rebuild()
+        else:
+            self._update_points()
+
     def _rebuild(self) -> None:
         import holoviews as hv
 
-        from ..relax import hull_plot
+        from ..relax import hull_figure
 
         self._pipe = None
         if not self.chemsys:
@@ -148,7 +157,7 @@ class HullPlot(pn.viewable.Viewer):
         if self._mode == "energy":
             base = self._energy_base(hv, base_analysis)
         else:
-            base = hull_plot(base_analysis)
+            base = hull_figure(base_analysis)
         kdims = {"binary": ["x", "formation_energy"], "ternary": ["x", "y"]}.get(
             self._mode, ["formation_energy", "e_above_hull"])
         self._kdims = kdims
@@ -180,15 +189,33 @@ class HullPlot(pn.viewable.Viewer):
                                                    hooks=[_draw_on_canvas])
         if self._mode == "energy":
             overlay = overlay.opts(xlabel="formation energy (eV/atom)", ylabel="energy above hull (eV/atom)")
+        if self._mode == "binary":
+            first, second = self._elements
+            overlay = overlay.opts(xlabel=f"x in {first}(1-x) {second}(x)", ylabel="formation energy (eV/atom)")
         if self._mode == "ternary":
             overlay = overlay.opts(data_aspect=None, xaxis=None, yaxis=None, legend_position="top_right")
         self._pane.object = overlay
         source = "Materials Project" if self._resolved_reference() == "mp" else "the elements only (no MP data)"
         swatch = '<span style="color:{};font-size:14px">◆</span>'
-        self._note.object = (f"Hull of <b>{'-'.join(self._elements)}</b> from {source}. Candidates: "
-                             f"{swatch.format(STATES['target (not relaxed)'])} at the target energy (not relaxed), "
-                             f"{swatch.format(STATES['relaxed'])} relaxed. Click a point to select it.")
+        self._base_note = (f"Hull of <b>{'-'.join(self._elements)}</b> from {source}. Candidates: "
+                           f"{swatch.format(STATES['target (not relaxed)'])} at the target energy (not relaxed), "
+                           f"{swatch.format(STATES['relaxed'])} relaxed. Click a point to select it.")
+        self._note.object = self._base_note + self._unrelaxed_note()
         self.rows = rows
+
+    def _unrelaxed_note(self) -> str:
+        """Unrelaxed candidates sit at their target energy: several share one point — say so."""
+        energies: dict[float, int] = {}
+        for p in self.points:
+            if not p.get("relaxed") and p.get("energy") is not None and math.isfinite(float(p["energy"])):
+                key = round(float(p["energy"]), 3)
+                energies[key] = energies.get(key, 0) + 1
+        shared = {e: n for e, n in energies.items() if n > 1}
+        if not shared:
+            return ""
+        where = ", ".join(f"{n} at {e:+.2f} eV/atom" for e, n in sorted(shared.items()))
+        return (f" <b>Not relaxed yet</b>: {where} — drawn on one point per target energy and formula; relax them to "
+                "place each at its own energy.")
 
     def _energy_base(self, hv, analysis):
         records = [{"formation_energy": r.formation_energy_per_atom, "e_above_hull": r.e_above_hull,
@@ -236,13 +263,13 @@ class HullPlot(pn.viewable.Viewer):
             frame = frame[frame["index"] == self.selected]
         return frame if len(frame) else self._empty()
 
-    @param.depends("points", watch=True)
     def _update_points(self) -> None:
         if self._pipe is None:
             self.rows = []
             return
         self._frame, rows = self._placed()
         self._pipe.send(self._frame)
+        self._note.object = getattr(self, "_base_note", "") + self._unrelaxed_note()
         self.rows = rows
         self._update_ring()
 

@@ -17,8 +17,11 @@ class UiDispatcher:
     def __init__(self):
         self.doc = pn.state.curdoc
         self.served = bool(self.doc is not None and self.doc.session_context is not None)
+        self.closed = False  # the session ended: updates are dropped
 
     def __call__(self, fn: Callable[[], None]) -> None:
+        if self.closed:
+            return
         if not self.served:
             fn()
             return

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import panel as pn
 import param
 
@@ -13,40 +11,21 @@ import explorer
 from ..errors import ExplorerInputError
 from ..generators import default_model, model_infos
 from ..modification import check_initial_structure
-from ..prototypes import load_prototype_library, prototype_library_available, prototype_library_ready
+from ..prototypes import prototype_library_available, prototype_library_ready
 from ..structure_io import read_structure_bytes
 from .controls import JobControls
+from .preparation import LIBRARY, PREPARATION
+from .relaxation import apply_library_relaxation
 from .widgets import SpacegroupSelect
 from .workspace import Workspace, message
 
 UPLOAD_TYPES = ".cif,.vasp,.poscar,.xyz,.extxyz,POSCAR,CONTCAR"
-
-_LIBRARY_LOCK = threading.Lock()
-_LIBRARY_THREAD: threading.Thread | None = None
-
 
 def modification_models() -> list[str]:
     """Names of the registered modification models, the registry's default first."""
     names = [m.name for m in model_infos("modification")]
     default = default_model("modification") if names else None
     return sorted(names, key=lambda name: name != default)
-
-
-def prepare_prototype_library() -> None:
-    """Build the prototype library once per process in a background thread, before the first Modify needs it
-    (a failure shows up, with its message, on that Modify)."""
-    global _LIBRARY_THREAD
-
-    def build():
-        try:
-            load_prototype_library()
-        except Exception:
-            pass
-
-    with _LIBRARY_LOCK:
-        if _LIBRARY_THREAD is None and prototype_library_available():
-            _LIBRARY_THREAD = threading.Thread(target=build, daemon=True, name="prototype-library")
-            _LIBRARY_THREAD.start()
 
 
 class ModifyPanel(pn.viewable.Viewer):
@@ -69,14 +48,16 @@ class ModifyPanel(pn.viewable.Viewer):
         params.setdefault("modify_model", models[0] if models else None)
         super().__init__(**params)
         self.workspace = workspace
-        self.relax_settings = relax_settings or (lambda: {"relax_steps": 300, "relax_fmax": 0.05})
+        self.relax_settings = relax_settings or (lambda: {"relax_steps": 300, "relax_fmax": 0.05,
+                                                          "formation": "references"})
         self.job = workspace.job("modify")
         self._build()
 
     def _build(self) -> None:
         w = pn.widgets
         self.upload = w.FileInput(accept=UPLOAD_TYPES, multiple=False, sizing_mode="stretch_width")
-        self.upload.param.watch(self._uploaded, "value")
+        # an empty file changes the name but may bring no content: both say a file arrived
+        self.upload.param.watch(self._uploaded, ["value", "filename"])
         self.upload_status = pn.pane.HTML(message("info", "Upload a CIF, POSCAR or extended-XYZ file."),
                                           sizing_mode="stretch_width", margin=(0, 10))
         self.target_select = SpacegroupSelect(self, "target_spacegroup", label="Target space group", all_toggle=False)
@@ -103,11 +84,12 @@ class ModifyPanel(pn.viewable.Viewer):
                          self.controls, sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ upload
-    def _uploaded(self, event) -> None:
-        content = event.new
-        if content is None:
-            return
+    def _uploaded(self, *events) -> None:
+        content = self.upload.value
         name = self.upload.filename or "upload"
+        if not content:
+            self.upload_status.object = message("error", f"{name}: the uploaded file is empty")
+            return
         try:
             structure = read_structure_bytes(content, name)
             check_initial_structure(structure)  # what modify() checks, now rather than on the Modify click
@@ -118,8 +100,6 @@ class ModifyPanel(pn.viewable.Viewer):
             self.upload_status.object = message("error", f"{name}: cannot read it ({type(exc).__name__})")
             return
         self.workspace.original = structure
-        if self.use_prototypes:
-            prepare_prototype_library()
         self.upload_status.object = message("ok", f"{name}: {structure.composition.reduced_formula}, "
                                                   f"{len(structure)} atoms")
 
@@ -132,11 +112,16 @@ class ModifyPanel(pn.viewable.Viewer):
         if structure is None:
             self.status.object = message("error", "Upload a structure first.")
             return False
+        library = PREPARATION.state(LIBRARY)
+        use_prototypes = self.use_prototypes and library not in ("stopped", "failed")
         arguments = {"spacegroup": int(self.target_spacegroup), "energy_delta": float(self.energy_change),
                      "n": int(self.n), "steps": int(self.steps), "seed": int(self.seed), "model": self.modify_model,
-                     "prototypes": "auto" if self.use_prototypes else 0, **self.relax_settings()}
-        first = "" if not self.use_prototypes or prototype_library_ready() or not prototype_library_available() else (
-            "building the prototype library from the data directory (once), then ")
+                     "prototypes": "auto" if use_prototypes else 0, **self.relax_settings()}
+        first = ""
+        if self.use_prototypes and not use_prototypes:
+            first = "the prototype library was not built (stopped): model samples only; "
+        elif use_prototypes and prototype_library_available() and not prototype_library_ready():
+            first = "waiting for the prototype library (progress at the top), then "
         self.controls.begin(arguments["steps"], f"{first}modifying, then relaxing with M3GNet "
                                                 f"(≤ {arguments['relax_steps']} steps)…")
         report = self.controls.reporter(
@@ -145,7 +130,8 @@ class ModifyPanel(pn.viewable.Viewer):
         def finished(candidates, seconds):
             for c in candidates:
                 c.extra["kind"] = "modified"
-            self.workspace.set_candidates(candidates)
+                apply_library_relaxation(c)  # relaxed by explorer.modify: shown as relaxed, placed on the hull
+            self.workspace.set_candidates(candidates, "modify")
             known = sum(c.model == "prototype" for c in candidates)
             return "ok", (f"{len(candidates)} modified candidates" +
                           (f" ({known} from known prototypes)" if known else "") + f" in {seconds:.1f} s")

@@ -26,7 +26,24 @@ def apply_relaxation(candidate, result) -> None:
     extra["relax_steps"] = result.steps
     extra["relax_error"] = result.error
     extra["relaxed_structure"] = result.structure
+    extra["relax_warning"] = getattr(result, "warning", "")
     extra.pop("e_above_hull", None)
+
+
+def apply_library_relaxation(candidate) -> None:
+    """A candidate ``explorer.modify`` relaxed (``extra["relaxation"]``) shown as relaxed: its structure is the
+    relaxed one, its energies go where the table, the hull and export read them."""
+    info = (candidate.extra or {}).get("relaxation")
+    if not info:
+        return
+    from ..relax import RelaxResult
+
+    result = RelaxResult(index=candidate.index, label=f"#{candidate.index}", status=info.get("status", ""),
+                         energy_per_atom=info.get("energy_per_atom") if info.get("energy_per_atom") is not None
+                         else math.nan, formation_energy_per_atom=info.get("formation_energy_per_atom"),
+                         steps=int(info.get("steps", 0)), structure=candidate.structure,
+                         error=info.get("error", ""), warning=info.get("warning", ""))
+    apply_relaxation(candidate, result)
 
 
 class RelaxPanel(pn.viewable.Viewer):
@@ -58,7 +75,7 @@ class RelaxPanel(pn.viewable.Viewer):
 
     def settings_for_modify(self) -> dict:
         """The relaxation ``explorer.modify`` runs on modified candidates."""
-        return {"relax_steps": int(self.relax_steps), "relax_fmax": float(self.relax_fmax)}
+        return {"relax_steps": int(self.relax_steps), "relax_fmax": float(self.relax_fmax), "formation": self.formation}
 
     def relax(self, wait: bool = False, indices: list[int] | None = None) -> bool:
         """Relax the checked candidates (or all) in the background; False when a relaxation is already running

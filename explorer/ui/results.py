@@ -66,18 +66,18 @@ class ResultsView(pn.viewable.Viewer):
         self.show()
 
     def __panel__(self):
-        flex = {"flex": "1 1 460px", "min-width": "320px"}
-        table = pn.Column(pn.pane.HTML("<b>Candidates</b>", margin=(0, 5)), self.summary, self.table,
-                          styles={**flex, "flex": "1.4 1 520px"}, sizing_mode="stretch_width")
-        views = pn.FlexBox(self.original_viewer, self.viewer, flex_wrap="wrap", gap="8px", styles=flex,
-                           sizing_mode="stretch_width")
-        grid = pn.Column(pn.pane.HTML(f"<b>Candidates in 3D</b> (first {MAX_GRID}; click one to select it)",
-                                      margin=(0, 5)), self.grid, styles=flex, sizing_mode="stretch_width")
-        hull = pn.Column(pn.pane.HTML("<b>Convex hull</b>", margin=(0, 5)), self.hull, styles=flex,
-                         sizing_mode="stretch_width")
-        return pn.Column(pn.FlexBox(table, views, flex_wrap="wrap", gap="12px", sizing_mode="stretch_width"),
-                         pn.FlexBox(grid, hull, flex_wrap="wrap", gap="12px", sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        # Every size here comes from the page, none from the content: the table fills its row and fits its columns
+        # to it, and the two views below share their row by fixed fractions.
+        fixed = {"flex": "1 1 0", "min-width": "0"}
+        table = pn.Column(pn.Row(pn.pane.HTML("<b>Candidates</b>", margin=(0, 5)), self.summary,
+                                 sizing_mode="stretch_width"), self.table, sizing_mode="stretch_width")
+        views = pn.Row(pn.Column(self.original_viewer, self.viewer, sizing_mode="stretch_width", styles=fixed),
+                       pn.Column(pn.pane.HTML(f"<b>Candidates in 3D</b> (first {MAX_GRID}; click one to select it)",
+                                              margin=(0, 5)), self.grid, sizing_mode="stretch_width",
+                                 styles={**fixed, "flex": "1.3 1 0"}),
+                       sizing_mode="stretch_width", styles={"gap": "14px"})
+        hull = pn.Column(pn.pane.HTML("<b>Convex hull</b>", margin=(0, 5)), self.hull, sizing_mode="stretch_width")
+        return pn.Column(table, views, hull, sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ updates
     def show(self) -> None:
@@ -129,9 +129,7 @@ class ResultsView(pn.viewable.Viewer):
             chemsys = chemical_system(candidates[0].structure.composition.formula)
         except ExplorerInputError:
             return
-        if chemsys != self.hull.chemsys:
-            self.hull.param.update(points=[], chemsys=chemsys)
-        self.hull.points = hull_points(candidates)
+        self.hull.param.update(chemsys=chemsys, points=hull_points(candidates))
 
     def show_system(self, chemsys: str | None) -> None:
         """Before any candidates exist, the hull shows the chosen chemical system's known phases (so the browser

@@ -14,7 +14,11 @@ from ..candidates import Candidate
 from ..spacegroups import symbol
 
 COLUMNS = ["#", "formula", "SG requested", "SG detected", "target E", "relaxed E", "E above hull", "min dist",
-           "valid", "novel", "status"]
+           "valid", "novel", "source", "status"]
+# shares of the table's width (fit_columns: the table fills its row, whatever the content)
+WIDTHS = {"#": "4%", "formula": "8%", "SG requested": "10%", "SG detected": "10%", "target E": "6.5%",
+          "relaxed E": "6.5%", "E above hull": "6.5%", "min dist": "6%", "valid": "5%", "novel": "5.5%",
+          "source": "11%", "status": "17%"}
 
 
 def _sg(number: int) -> str:
@@ -34,18 +38,35 @@ def _number(value):
     return value if math.isfinite(value) else None
 
 
-def _modified_status(candidate: Candidate) -> str:
-    if candidate.source():  # a known structure with the uploaded elements substituted in
+def candidate_source(candidate: Candidate) -> str:
+    """Where a candidate comes from: "prototype CsCl mp-22865" (a known structure, elements substituted; "= the
+    uploaded structure" when it is that one) or the network's name."""
+    if candidate.source():
         same = (candidate.extra or {}).get("prototype", {}).get("same_as_reference")
         return f"prototype {candidate.source()}" + (" = the uploaded structure" if same else "")
-    return f"modified, ΔE {candidate.target_energy:+.2f}"
+    if candidate.model == "random-symmetric":
+        return "random symmetric crystal (pyxtal)"
+    return f"network {candidate.model}" if candidate.model else "network"
+
+
+def candidate_status(candidate: Candidate) -> str:
+    """Relaxation status (or "generated" / "modified, ΔE …"), and why a candidate is not valid."""
+    extra = candidate.extra or {}
+    status = extra.get("relax_status") or (f"modified, ΔE {candidate.target_energy:+.2f}"
+                                           if extra.get("kind") == "modified" else "generated")
+    if extra.get("off_group"):
+        status += f" · not in {candidate.spacegroup_requested}: no prototype or symmetric crystal to replace it"
+    if not candidate.valid:
+        status += f" · invalid: {candidate.invalid_reason or 'atoms too close'}"
+    if extra.get("relax_warning"):
+        status += f" · {extra['relax_warning']}"
+    return status
 
 
 def candidate_row(position: int, candidate: Candidate) -> dict:
     """One table row; relaxation and hull results come from ``candidate.extra``."""
     extra = candidate.extra or {}
     modified = extra.get("kind") == "modified"  # its target is an energy change, not a formation energy
-    status = extra.get("relax_status") or (_modified_status(candidate) if modified else "generated")
     return {
         "#": position,
         "formula": candidate.formula,
@@ -57,7 +78,8 @@ def candidate_row(position: int, candidate: Candidate) -> dict:
         "min dist": round(candidate.min_distance, 3),
         "valid": bool(candidate.valid),
         "novel": extra.get("novel"),
-        "status": status,
+        "source": candidate_source(candidate),
+        "status": candidate_status(candidate),
     }
 
 
@@ -75,25 +97,29 @@ class CandidateTable(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
+        from bokeh.models import NumberFormatter
+
+        number = NumberFormatter(format="0.000", nan_format="—", null_format="—")  # not "NaN" for not relaxed
         self._table = pn.widgets.Tabulator(
-            candidates_frame([]), show_index=False, selectable="checkbox", disabled=True, layout="fit_data_table",
-            sizing_mode="stretch_width", height=self.height, theme="bootstrap5", frozen_columns=["#"],
-            stylesheets=[".tabulator { font-size: 12.5px; } .tabulator-row .tabulator-cell { padding: 4px 6px; }"
-                         ".tabulator .tabulator-header .tabulator-col .tabulator-col-content { padding: 4px 6px; }"],
+            candidates_frame([]), show_index=False, selectable="checkbox", disabled=True, layout="fit_columns",
+            sizing_mode="stretch_width", height=self.height, theme="bootstrap5", widths=WIDTHS,
+            configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "headerWordWrap": True}},
+            stylesheets=[".tabulator { font-size: 12.5px; } .tabulator-row .tabulator-cell { padding: 4px 5px; }"
+                         ".tabulator .tabulator-header .tabulator-col .tabulator-col-content { padding: 4px 5px; }"],
             formatters={"valid": {"type": "tickCross"}, "novel": {"type": "tickCross", "allowEmpty": True},
-                        "target E": {"type": "money", "precision": 3, "thousand": ""},
-                        "relaxed E": {"type": "money", "precision": 3, "thousand": ""},
-                        "E above hull": {"type": "money", "precision": 3, "thousand": ""},
-                        "min dist": {"type": "money", "precision": 3, "thousand": ""}},
+                        "target E": number, "relaxed E": number, "E above hull": number, "min dist": number},
             titles={"SG requested": "SG asked", "SG detected": "SG found", "target E": "E target",
-                    "relaxed E": "E_f relaxed", "E above hull": "E − hull", "min dist": "d min"},
+                    "relaxed E": "E_f", "E above hull": "E−hull", "min dist": "d min"},
             header_tooltips={"SG requested": "space group requested",
-                             "SG detected": "space group found (spglib, 0.1 Å)",
+                             "SG detected": "space group found (spglib, symprec 0.1)",
                              "target E": "target formation energy (eV/atom)",
                              "relaxed E": "formation energy after relaxation (eV/atom)",
                              "E above hull": "energy above the convex hull (eV/atom), after relaxation",
-                             "min dist": "shortest interatomic distance (Å)", "valid": "no atoms closer than 0.5 Å",
-                             "novel": "no training structure matches (StructureMatcher)"},
+                             "min dist": "shortest interatomic distance (Å)",
+                             "valid": "no atoms closer than 0.5 Å or 0.6 × their covalent radii",
+                             "novel": "no training structure matches (StructureMatcher)",
+                             "source": "a network's name, or the known structure a prototype comes from",
+                             "status": "relaxation status, and why a candidate is not valid"},
             text_align={"valid": "center", "novel": "center"}, header_align="center",
         )
         self._table.on_click(self._clicked)

@@ -3,6 +3,33 @@
 // `panel serve` without --static-dirs) the Python side sends the library text over the websocket/comm.
 
 const STYLE = {sphere: {scale: 0.32, colorscheme: "Jmol"}, stick: {radius: 0.12, colorscheme: "Jmol"}}
+// colours that stand apart from each other and from white, for elements whose Jmol colours look alike (Ta and W
+// are both blue there)
+const DISTINCT = [0xe6194b, 0x3cb44b, 0xffb000, 0x4363d8, 0xf58231, 0x911eb4, 0x42d4f4, 0xf032e6, 0x9a6324,
+                  0x469990, 0x800000, 0x000075, 0x808000, 0xaaaaaa]
+
+function rgb(c) { return [(c >> 16) & 255, (c >> 8) & 255, c & 255] }
+function near(a, b) { const [x, y] = [rgb(a), rgb(b)]; return Math.hypot(x[0] - y[0], x[1] - y[1], x[2] - y[2]) < 90 }
+
+// Jmol colours for the elements of one structure, with look-alikes replaced so that every element of it is told
+// apart at a glance (the legend shows the same colours)
+function elementColors(lib, elements) {
+  const jmol = lib.elementColors.Jmol
+  const map = {}
+  for (const e of [...new Set(elements)].sort()) {
+    let c = jmol[e] ?? 0xff1493
+    if (Object.values(map).some((u) => near(u, c))) {
+      c = DISTINCT.find((d) => !Object.values(map).some((u) => near(u, d))) ?? c
+    }
+    map[e] = c
+  }
+  return map
+}
+
+function styleWith(map) {
+  const scheme = {prop: "elem", map: map}
+  return {sphere: {scale: 0.32, colorscheme: scheme}, stick: {radius: 0.12, colorscheme: scheme}}
+}
 
 function addScript(src) {
   return new Promise((resolve, reject) => {
@@ -160,9 +187,10 @@ export function render({model, el}) {
                              cstyle: {hidden: true}, alabel: "", blabel: "", clabel: ""})
       const n = Math.max(1, model.supercell)
       viewer.replicateUnitCell(n, n, n, m)
-      viewer.setStyle({}, STYLE)
+      const elements = m.selectedAtoms({}).map((a) => a.elem)
+      viewer.setStyle({}, styleWith(elementColors(state.lib, elements)))
       fit(viewer)
-      return m.selectedAtoms({}).map((a) => a.elem)
+      return elements
     })
     viewer.render()
     return elements
@@ -179,7 +207,7 @@ export function render({model, el}) {
   }
 
   function drawLegend(elements) {
-    const colors = state.lib.elementColors.Jmol
+    const colors = elementColors(state.lib, elements)
     const unique = [...new Set(elements)].sort()
     legend.style.display = model.legend && unique.length ? "flex" : "none"
     legend.innerHTML = unique.map((e) => `<span class="x3d-chip"><span class="x3d-dot" style="background:${hex(colors[e] ?? 0xff1493)}"></span>${e}</span>`).join("")

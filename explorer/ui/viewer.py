@@ -90,7 +90,7 @@ class StructureViewer(pn.viewable.Viewer):
         self._view = Crystal3D(view_id=self.view_id, sizing_mode="stretch_width", height=self.height - 60,
                                min_width=240, placeholder="Select a candidate to see it here", prewarm=1)
         self._supercell = pn.widgets.RadioButtonGroup(options={"1×": 1, "2×": 2, "3×": 3}, value=self.supercell,
-                                                      **button_style("light"), width=100, margin=(0, 2),
+                                                      **button_style("light"), width=100, margin=(0, 14, 0, 2),
                                                       description="supercell: n×n×n unit cells")
         self._supercell.link(self, value="supercell", bidirectional=True)
         self._info = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5),

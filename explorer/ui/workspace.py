@@ -42,6 +42,7 @@ class Workspace(param.Parameterized):
     focus = param.Integer(default=-1, doc="position of the candidate in the large view")
     selection = param.List(default=[], doc="positions of the checked candidates")
     revision = param.Integer(default=0)
+    source = param.String(default="", doc="which part set the current candidates (generate, modify, session)")
 
     def __init__(self, dispatch: UiDispatcher | None = None, **params):
         super().__init__(**params)
@@ -55,9 +56,10 @@ class Workspace(param.Parameterized):
             self.jobs[name] = Job(name)
         return self.jobs[name]
 
-    def set_candidates(self, candidates: list[Candidate]) -> None:
-        """New results: checked rows are cleared and the first candidate is in focus."""
+    def set_candidates(self, candidates: list[Candidate], source: str = "") -> None:
+        """New results (from ``source``): checked rows are cleared and the first candidate is in focus."""
         with param.parameterized.batch_call_watchers(self):
+            self.source = source
             self.selection = []
             self.candidates = list(candidates)
             self.focus = 0 if candidates else -1
@@ -74,6 +76,7 @@ class Workspace(param.Parameterized):
     def close(self) -> None:
         """The session ended: cancel every job (each stops at its next step) and stop saving."""
         self.closed = True
+        self.dispatch.closed = True
         for job in self.jobs.values():
             job.cancel()
 

@@ -21,7 +21,7 @@ from explorer.ui import ExplorerApp  # noqa: E402
 
 @pytest.fixture
 def app(tmp_path, tiny_data_dir):
-    return ExplorerApp(session_dir=tmp_path, n=2, steps=2, novelty=False)
+    return ExplorerApp(session_dir=tmp_path, n=2, steps=2, novelty=False, prepare=False)
 
 
 def test_app_generates_in_the_background_once(app, tmp_path):
@@ -36,13 +36,14 @@ def test_app_generates_in_the_background_once(app, tmp_path):
     assert len(app.candidates) == 2 and not app.generation.generate_button.disabled
     assert len(app.results.table.table.value) == 2 and len(app.results.grid.view.items) == 2
     assert app.results.viewer.structure is not None and app.workspace.focus == 0
-    assert app.candidates[0].steps == 2 and app.candidates[0].formula == "TaB6W"
-    assert (tmp_path / "session.json").is_file()
+    assert all(c.formula == "TaB6W" and c.spacegroup_detected == c.spacegroup_requested for c in app.candidates)
+    assert all(c.steps == 2 for c in app.candidates if c.model not in ("prototype", "random-symmetric"))
+    assert (tmp_path / "default.json").is_file()  # a notebook app: the session "default"
     app.results.grid.view._handle_msg({"type": "click", "index": 1})
     assert app.workspace.focus == 1 and app.results.hull.selected == 1
     app.modification.target_spacegroup = 221
     # restart: a new app restores settings and candidates from the autosave
-    again = ExplorerApp(session_dir=tmp_path, novelty=False)
+    again = ExplorerApp(session_dir=tmp_path, novelty=False, prepare=False)
     assert again.generation.n == 2 and len(again.candidates) == 2
     assert again.modification.target_spacegroup == 221
     assert again.modification.target_select.value == 221  # the widget shows it too
@@ -101,9 +102,14 @@ def test_app_modify_runs_the_shipped_model(app):
     assert app.modify(wait=True), app.modification.status.object
     assert len(app.candidates) == 2 and "1 from known prototypes" in app.modification.status.object
     assert all(c.formula == "NaCl" and c.extra["kind"] == "modified" for c in app.candidates)
-    status = app.results.table.table.value["status"]
-    assert status[0].startswith("prototype CsCl tiny-3")  # CsCl type, Na substituted
-    assert status[1].startswith("modified")
+    frame = app.results.table.table.value
+    assert frame["source"][0].startswith("prototype CsCl tiny-3")  # CsCl type, Na substituted
+    assert frame["source"][1] == f"network {app.candidates[1].model}"
+    # relaxed by explorer.modify: shown as relaxed, with its formation energy, on the hull (not "as generated")
+    assert all(frame["status"][i].split(" ")[0] in ("ok", "unconverged") for i in range(2))
+    assert all(c.extra["formation_energy"] is not None for c in app.candidates)
+    assert [p["relaxed"] for p in app.results.hull.points] == [True, True]
+    assert "2 relaxed" in app.results.summary.object and "(relaxed)" in app.results.viewer.title
     app.modification.use_prototypes = False
     assert app.modify(wait=True) and all(c.model != "prototype" for c in app.candidates)
 
@@ -192,3 +198,44 @@ def test_app_relax_can_be_stopped_and_is_never_doubled(app, monkeypatch):
     app.wait("relax", timeout=30)
     assert closed.is_set() and "stopped after 0/1" in app.relaxation.status.object
     assert app.relaxation.stop_button.disabled and not app.relaxation.relax_button.disabled
+
+
+def test_app_energy_box_shows_what_is_used(app):
+    generation = app.generation
+    for bad, says in (("abc", "must be a number"), ("NaN", "must be a number"), ("-100", "within -4.5 .. 1.0"),
+                      ("1e9", "within"), ("", "must be a number")):
+        generation.energy_input.value_input = bad
+        assert says in generation.energy_status.object and generation.generate_button.disabled, bad
+        assert not generation.generate() and says in generation.status.object  # nothing starts with it
+        assert generation.energy == -0.45  # the value in use stays, and the box is flagged
+    generation.energy_input.value_input = "-1.25"
+    assert generation.energy == -1.25 and generation.energy_status.object == ""
+    assert not generation.generate_button.disabled
+    generation.energy = -0.3  # the slider (or a restored session) moves: the box follows
+    assert generation.energy_input.value == "-0.30"
+
+
+def test_app_formula_with_a_zero_count_is_refused(app):
+    app.generation.formula_input.value_input = "NaCl0"
+    assert "Cl count must be a positive integer" in app.generation.formula_status.object
+    assert app.generation.generate_button.disabled
+
+
+def test_old_status_lines_go_when_the_candidates_change(app, monkeypatch):
+    from explorer.relax import RelaxDone, RelaxResult
+
+    def quick_irelax(structures, **kwargs):
+        for i, s in enumerate(structures):
+            yield RelaxDone(i, RelaxResult(index=i, label=f"#{i}", status="ok", energy_per_atom=-3.0,
+                                           formation_energy_per_atom=-1.0, steps=1, structure=s), i + 1,
+                            len(structures))
+
+    monkeypatch.setattr("explorer.relax.irelax", quick_irelax)
+    monkeypatch.setattr("explorer.relax.load_potential", lambda spec: object())
+    app.set_candidates(candidates(2))
+    assert app.relax(wait=True) and "relaxed 2/2" in app.relaxation.status.object
+    app.exporter._export_file()
+    assert "KiB" in app.exporter.status.object
+    assert app.generate(wait=True)
+    assert "relaxed 2/2" not in app.relaxation.status.object and "KiB" not in app.exporter.status.object
+    assert "candidates in" in app.generation.status.object  # the line about the new candidates stays

@@ -15,10 +15,11 @@ from crystal_fixtures import nacl_candidates as candidates  # noqa: E402
 from crystal_fixtures import render  # noqa: E402
 from crystal_fixtures import rock_salt_nacl as nacl  # noqa: E402
 
+from explorer.errors import ExplorerInputError  # noqa: E402
 from explorer.ui import CandidateTable, HullPlot, StructureGrid, StructureViewer  # noqa: E402
 from explorer.ui.assets import threedmol_dir  # noqa: E402
 from explorer.ui.jobs import Job  # noqa: E402
-from explorer.ui.session import SessionStore  # noqa: E402
+from explorer.ui.session import SessionStore, check_session_id, list_sessions, new_session_id  # noqa: E402
 from explorer.ui.viewer import Crystal3D  # noqa: E402
 from explorer.ui.widgets import add_element, energy_scale_html, spacegroup_groups  # noqa: E402
 
@@ -106,18 +107,32 @@ def test_inputs_helpers():
 
 
 def test_session_round_trip(tmp_path):
-    store = SessionStore(tmp_path)
+    store = SessionStore(tmp_path, "abc")
     items = candidates(2)
     items[0].extra.update(relaxed_structure=nacl(), formation_energy=-0.3, novel=True)
     store.save({"formula": "NaCl", "n": 2}, items, original=nacl())
+    assert store.path == tmp_path / "abc.json"
     session = store.load()
     assert session["settings"] == {"formula": "NaCl", "n": 2}
     back = session["candidates"]
     assert [c.formula for c in back] == ["NaCl", "NaCl"]
     assert isinstance(back[0].extra["relaxed_structure"], Structure)
     assert back[0].extra["formation_energy"] == -0.3 and session["original"].composition.reduced_formula == "NaCl"
-    (tmp_path / "session.json").write_text("{not json")
-    assert store.load() is None and (tmp_path / "session.json.broken").is_file()
+    assert SessionStore(tmp_path, "other").load() is None  # one session never reads another's file
+    assert [s["id"] for s in list_sessions(tmp_path)] == ["abc"]
+    (tmp_path / "abc.json").write_text("{not json")
+    assert store.load() is None and (tmp_path / "abc.json.broken").is_file()
+
+
+def test_session_names_and_the_old_single_file(tmp_path):
+    for bad in ("", "../etc", "a b", "x" * 65, "-lead"):
+        with pytest.raises(ExplorerInputError):
+            SessionStore(tmp_path, bad)
+    assert len({new_session_id() for _ in range(50)}) == 50 and check_session_id(new_session_id())
+    SessionStore(tmp_path, "default").save({"n": 1}, [])
+    (tmp_path / "default.json").rename(tmp_path / "session.json")  # as the single-session versions wrote it
+    assert SessionStore(tmp_path, "default").load()["settings"] == {"n": 1}
+    assert [s["id"] for s in list_sessions(tmp_path)] == ["default"]
 
 
 def test_job_runs_once_at_a_time():
@@ -126,3 +141,13 @@ def test_job_runs_once_at_a_time():
     assert job.busy and not job.start(lambda: runs.append(2))
     gate.set()
     assert job.wait(10) and runs == [1]
+
+
+def test_hull_says_when_unrelaxed_candidates_share_a_point():
+    hull = HullPlot(chemsys="Cl-Na", reference="elements")
+    hull.points = [{"index": i, "label": f"#{i}", "formula": "NaCl", "energy": -0.5, "relaxed": False}
+                   for i in range(15)] + [{"index": 15, "label": "#15", "formula": "NaCl", "energy": -1.0,
+                                           "relaxed": True}]
+    assert "Not relaxed yet</b>: 15 at -0.50 eV/atom" in hull._note.object
+    hull.points = hull.points[-1:]
+    assert "Not relaxed yet" not in hull._note.object

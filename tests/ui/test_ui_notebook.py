@@ -14,7 +14,8 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_example_notebook_runs(path, tmp_path, monkeypatch):
+def test_example_notebook_runs(path, tmp_path, monkeypatch, tiny_data_dir):
+    # the tiny data directory: the generation pipeline's prototype library builds in a second, not minutes
     monkeypatch.setenv("EXPLORER_EXAMPLE_N", "2")
     monkeypatch.setenv("EXPLORER_EXAMPLE_STEPS", "5")
     monkeypatch.setenv("EXPLORER_EXAMPLE_RELAX_STEPS", "3")

@@ -1,0 +1,103 @@
+"""What :func:`explorer.generate` returns for a formula in a space group: the best candidates whatever their
+source, each saying which.
+
+1. **Known prototypes** of the requested space group with the formula's stoichiometry pattern, its elements
+   substituted in (ion exchange, :mod:`explorer.prototypes`; train-split structures), best first — on held-out
+   formulas the first one is the real structure far more often than any network sample;
+2. **network samples** of the generator, each the best of ``draws`` by validity and space group, refined onto
+   the requested group (spglib, tolerance ≤ 0.4 Å);
+3. in a slot whose network sample does not have the requested group (or has atoms closer than 0.5 Å): the
+   next prototype, else a **random symmetric crystal** of the group (pyxtal, :mod:`explorer.symmetric`), which
+   has it by construction. A sample without the group is never returned as if it had it: only when neither
+   replacement exists is it kept, last, with ``extra["off_group"] = True`` (``keep_off_group=True`` keeps all).
+
+``candidate.model`` is "prototype", the generator's name or "random-symmetric"; ``extra["prototype"]`` says
+where a prototype came from.
+"""
+
+from __future__ import annotations
+
+from .candidates import Candidate, make_candidate
+from .errors import ExplorerInputError
+from .prototypes import load_prototype_library, prototype_slots
+from .representation import MIN_DISTANCE
+from .symmetric import random_symmetric
+
+PROTOTYPE_SHARE = 0.5  # of n, for prototypes="auto" (chosen on val; see README "Generation pipeline")
+DRAWS = 2  # network draws per slot (chosen on val)
+RANDOM = "random-symmetric"
+
+
+def meets_request(candidate: Candidate) -> bool:
+    """In the requested space group (when one was asked for) and no two atoms closer than 0.5 Å."""
+    in_group = not candidate.spacegroup_requested or candidate.spacegroup_detected == candidate.spacegroup_requested
+    return in_group and candidate.min_distance >= MIN_DISTANCE
+
+
+def search(generator, requests: list, n: int, prototypes="auto", steps: int | None = None, seed: int = 0,
+           device: str = "auto", draws: int = DRAWS, callback=None, other_formulas_only: bool = False,
+           keep_off_group: bool = False, share: float = PROTOTYPE_SHARE) -> list[list[Candidate]]:
+    """``n`` candidates per request (see the module docstring), network samples of all requests in one batch.
+    ``other_formulas_only``: no prototype of the request's own formula (evaluation: the target is one)."""
+    n = int(n)
+    if n < 1:
+        raise ExplorerInputError(f"n must be >= 1, got {n}")
+    if int(draws) < 1:
+        raise ExplorerInputError(f"draws must be >= 1, got {draws}")
+    slots = prototype_slots(n, prototypes, share) if any(r.spacegroup for r in requests) else 0
+    library = load_prototype_library() if slots else None
+    found = []
+    for request in requests:
+        if library is None or not request.spacegroup:
+            found.append([])
+            continue
+        found.append(library.query(request.species, request.spacegroup, k=n,
+                                   other_formulas_only=other_formulas_only))
+    first = [f[:slots] for f in found]
+    wanted = [n - len(f) for f in first]
+    flat = [r for r, count in zip(requests, wanted) for _ in range(count)]
+    structures = generator.sample_best(flat, draws, steps=steps, seed=int(seed), device=device,
+                                       callback=callback) if flat else []
+    steps_used = int(steps or generator.default_steps)
+    out, position = [], 0
+    for k, request in enumerate(requests):
+        target = request.energy if request.energy is not None else request.energy_delta
+        prototypes_first = [_prototype_candidate(p, request, target) for p in first[k]]
+        reserve = found[k][len(first[k]):]
+        sampled, replaced, off_group = [], [], []
+        for j in range(wanted[k]):
+            candidate = make_candidate(structures[position], request.spacegroup, target, snap=True,
+                                       model=generator.name, steps=steps_used, seed=int(seed))
+            position += 1
+            if keep_off_group or meets_request(candidate):
+                sampled.append(candidate)
+                continue
+            substitute = None
+            if reserve:
+                substitute = _prototype_candidate(reserve.pop(0), request, target)
+            else:
+                structure = random_symmetric(request.species, request.spacegroup, seed=int(seed) * 1000 + j)
+                if structure is not None:
+                    substitute = make_candidate(structure, request.spacegroup, target, model=RANDOM,
+                                                seed=int(seed) * 1000 + j)
+                    substitute.extra["replaces"] = f"a {generator.name} sample in space group " \
+                                                   f"{candidate.spacegroup_detected}"
+            if substitute is not None and meets_request(substitute):
+                replaced.append(substitute)
+            else:
+                candidate.extra["off_group"] = True
+                off_group.append(candidate)
+        chosen = prototypes_first + sampled + replaced + off_group
+        for index, candidate in enumerate(chosen):
+            candidate.index = index
+        out.append(chosen)
+    return out
+
+
+def _prototype_candidate(prototype, request, target) -> Candidate:
+    candidate = make_candidate(prototype.structure, request.spacegroup, target, model="prototype")
+    candidate.extra["prototype"] = prototype.origin()
+    return candidate
+
+
+__all__ = ["DRAWS", "PROTOTYPE_SHARE", "meets_request", "search"]

@@ -1,0 +1,55 @@
+"""explorer.generate's default: known prototypes first, network samples, random symmetric crystals in the slots
+whose samples miss the space group (explorer.search, explorer.symmetric)."""
+
+import pytest
+
+import explorer
+from explorer.representation import MIN_DISTANCE, detect_spacegroup
+from explorer.search import meets_request
+from explorer.symmetric import random_symmetric
+
+
+@pytest.mark.parametrize("numbers, group", [([11, 17], 225), ([73, 74] + [5] * 6, 191), ([26, 26, 8, 8, 8], 12)])
+def test_a_random_symmetric_crystal_has_the_group_and_the_cell_contents(numbers, group):
+    structure = random_symmetric(numbers, group, seed=0)
+    assert structure is not None
+    assert sorted(site.specie.Z for site in structure) == sorted(numbers)
+    assert detect_spacegroup(structure) == group
+    assert random_symmetric(numbers, group, seed=0).matches(structure)  # reproducible
+
+
+def test_no_random_symmetric_crystal_where_the_group_cannot_hold_the_formula():
+    assert random_symmetric([8, 8, 12, 12], 62, seed=0) is None  # Pnma's smallest orbit holds 4 atoms
+
+
+def test_generate_puts_the_prototype_first_and_every_candidate_in_the_group(tiny_data_dir):
+    candidates = explorer.generate("KCl", 225, -1.5, n=4, model="cfm-uniform", steps=5, seed=0)
+    assert len(candidates) == 4 and [c.index for c in candidates] == [0, 1, 2, 3]
+    first = candidates[0]
+    assert first.model == "prototype"
+    assert first.extra["prototype"]["source_formula"] in ("NaCl", "KBr")
+    assert first.spacegroup_detected == 225
+    assert all(meets_request(c) for c in candidates)
+    assert all(c.spacegroup_detected == 225 and c.min_distance >= MIN_DISTANCE for c in candidates)
+    assert {c.model for c in candidates} <= {"prototype", "cfm-uniform", "random-symmetric"}
+    replaced = [c for c in candidates if c.model == "random-symmetric"]
+    assert all("cfm-uniform sample in space group" in c.extra["replaces"] for c in replaced)
+
+
+def test_without_the_data_directory_no_prototypes_and_still_the_group(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "none"))
+    candidates = explorer.generate("NaCl", 225, -1.5, n=3, model="cfm-uniform", steps=5, seed=0)
+    assert all(c.model != "prototype" and c.spacegroup_detected == 225 for c in candidates)
+
+
+def test_keep_off_group_and_network_only_return_the_samples(tiny_data_dir):
+    kept = explorer.generate("KCl", 225, -1.5, n=3, model="cfm-uniform", steps=5, seed=0, prototypes=0,
+                             keep_off_group=True)
+    assert [c.model for c in kept] == ["cfm-uniform"] * 3
+    plain = explorer.generate("KCl", 225, -1.5, n=3, model="cfm-uniform", steps=5, seed=0, network_only=True)
+    assert [c.model for c in plain] == ["cfm-uniform"] * 3
+
+
+def test_a_refused_condition_is_refused_before_anything_is_sampled(tiny_data_dir):
+    with pytest.raises(explorer.ExplorerInputError, match="cannot"):
+        explorer.generate("MgO", 62, -1.0, n=2, model="cfm-uniform", steps=5)
