@@ -252,7 +252,8 @@ def cmd_generate(args) -> int:
 
     request = generation_request(args.formula, args.spacegroup, args.energy, _wyckoff(args.wyckoff))
     get_generator(args.model, task="generation").check(request)  # bad input fails before the long build below
-    if not args.network_only and request.spacegroup and args.prototypes != "0" and prototype_library_available() \
+    prototypes = _prototypes(args.prototypes)
+    if not args.network_only and request.spacegroup and prototypes != 0 and prototype_library_available() \
             and not prototype_library_ready():
         print("explorer: building the prototype library from the data directory's structure files (once; about "
               "4 min on 2 cores)", file=sys.stderr)
@@ -260,8 +261,7 @@ def cmd_generate(args) -> int:
     candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=args.model,
                           steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
                           draws=args.draws, callback=_progress_bar("sampling", 0, unit="step"),
-                          wyckoff=_wyckoff(args.wyckoff), network_only=args.network_only,
-                          prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
+                          wyckoff=request.wyckoff, network_only=args.network_only, prototypes=prototypes,
                           keep_off_group=args.keep_off_group)
     return _write_candidates(candidates, args)
 
@@ -273,11 +273,21 @@ def cmd_modify(args) -> int:
     structure = read_structure(args.structure)
     candidates = modify(structure, args.spacegroup, args.energy_delta, model=args.model, n=args.n,
                         steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
-                        draws=1 if args.draws is None else args.draws,
-                        prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes),
+                        draws=_draws(args.draws),
+                        prototypes=_prototypes(args.prototypes),
                         relax_steps=args.relax_steps, relax_fmax=args.relax_fmax, formation=args.formation,
                         callback=_progress_bar("sampling", 0, unit="step"))
     return _write_candidates(candidates, args)
+
+
+def _prototypes(text: str):
+    """--prototypes: 'auto' or a whole number."""
+    return text if text == "auto" else _count(text)
+
+
+def _draws(draws: int | None) -> int:
+    """--draws where one draw is the default (all but generate's and the pipeline's network samples)."""
+    return 1 if draws is None else draws
 
 
 def _count(text: str) -> int:
@@ -348,7 +358,7 @@ def cmd_evaluate(args) -> int:
 
         metrics = evaluate_modification(args.csv, limit=args.limit, model=args.model, steps=args.steps,
                                         seed=args.seed, device=args.device, workers=args.workers, split=args.split,
-                                        draws=1 if args.draws is None else args.draws, prototypes=args.prototypes,
+                                        draws=_draws(args.draws), prototypes=args.prototypes,
                                         relax_steps=args.relax_steps)
         print(json.dumps(metrics))
         return 0
@@ -356,7 +366,7 @@ def cmd_evaluate(args) -> int:
                                   steps=args.steps, seed=args.seed, device=args.device, workers=args.workers,
                                   split=args.split, snap=args.snap, draws=args.draws, pipeline=args.pipeline,
                                   n=args.n, no_prototype_rows=args.no_prototype_rows,
-                                  prototypes=args.prototypes if args.prototypes == "auto" else _count(args.prototypes))
+                                  prototypes=_prototypes(args.prototypes))
     print(json.dumps(metrics))
     return 0
 
@@ -627,7 +637,7 @@ def cmd_screen(args) -> int:
                           relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
                           formation=args.formation, reference=args.reference, chemsys=args.chemsys,
                           data_dir=args.data_dir, device=args.device, keep_incompatible=args.keep_incompatible,
-                          draws=1 if args.draws is None else args.draws)
+                          draws=_draws(args.draws))
     events = iscreen(config)
     done = [0]
     try:

@@ -12,6 +12,7 @@ import math
 import os
 import time
 import warnings
+from itertools import accumulate
 from multiprocessing import get_context
 
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -56,8 +57,12 @@ def match_all(generated: list[Structure], targets: list[Structure], workers: int
 def match_metrics(generated: list[Structure], targets: list[Structure], workers: int | None = None) -> dict:
     """n, match_rate (strict), match_rate_loose, rmse (mean normalised RMS of loose matches) and validity
     (no two atoms closer than 0.5 Å) of generated structures against their targets."""
-    matches = match_all(generated, targets, workers)
-    n = len(targets)
+    return summarize_matches(match_all(generated, targets, workers), generated)
+
+
+def summarize_matches(matches: list[tuple], generated: list[Structure]) -> dict:
+    """The metrics of :func:`match_metrics` from the :func:`match_all` results of ``generated``."""
+    n = len(matches)
     rms = [m[2] for m in matches if m[2] is not None]
     valid = [min_interatomic_distance(s) >= MIN_DISTANCE for s in generated]
     return {
@@ -197,9 +202,10 @@ def evaluate_pipeline(generator, requests, targets, n: int, prototypes, steps, s
     found = search(generator, requests, n, prototypes=prototypes, steps=steps, seed=seed, device=device,
                    draws=draws, other_formulas_only=True)
     sampled = time.time()
-    first = match_metrics([c[0].structure for c in found], targets, workers)
     flat = [(k, c) for k, candidates in enumerate(found) for c in candidates]
     matches = match_all([c.structure for _, c in flat], [targets[k] for k, _ in flat], workers)
+    starts = list(accumulate((len(candidates) for candidates in found[:-1]), initial=0))  # each row's first
+    first = summarize_matches([matches[p] for p in starts], [flat[p][1].structure for p in starts])
     strict_any, loose_any = set(), set()
     for (k, _), (strict, loose, _) in zip(flat, matches):
         if strict:

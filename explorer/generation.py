@@ -88,8 +88,6 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
     request = generation_request(formula, spacegroup, energy, wyckoff)
     if steps is not None and int(steps) < 1:
         raise ExplorerInputError(f"steps must be >= 1, got {steps}")
-    if int(n) < 1:
-        raise ExplorerInputError(f"n must be >= 1, got {n}")
     generator = get_generator(model, task="generation")
     if network_only or not check_sites:
         return generator.sample(request, n=n, seed=seed, device=device, callback=callback, steps=steps,

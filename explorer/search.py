@@ -58,10 +58,10 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
     flat = [r for r, count in zip(requests, wanted) for _ in range(count)]
     structures = generator.sample_best(flat, draws, steps=steps, seed=int(seed), device=device,
                                        callback=callback) if flat else []
-    steps_used = int(steps or generator.default_steps)
+    steps_used = generator.steps_used(steps)
     out, position = [], 0
     for k, request in enumerate(requests):
-        target = request.energy if request.energy is not None else request.energy_delta
+        target = request.target
         prototypes_first = [_prototype_candidate(p, request, target) for p in first[k]]
         reserve = found[k][len(first[k]):]
         sampled, replaced, off_group = [], [], []

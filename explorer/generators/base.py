@@ -54,6 +54,11 @@ class GenerationRequest:
         return {name for name, value in values.items() if value not in (None, (), {})}
 
     @property
+    def target(self) -> float | None:
+        """The energy condition a candidate records: the target formation energy, else its change."""
+        return self.energy if self.energy is not None else self.energy_delta
+
+    @property
     def atomic_numbers(self) -> list[int]:
         if self.initial is not None:
             return sorted(site.specie.Z for site in self.initial)
@@ -129,11 +134,14 @@ class Generator(ABC):
             raise ExplorerInputError(f"n must be >= 1, got {n}")
         structures = self.sample_best([request] * int(n), draws, steps=steps, seed=int(seed), device=device,
                                       callback=callback)
-        target = request.energy if request.energy is not None else request.energy_delta
-        return [make_candidate(s, request.spacegroup, target, snap=snap, model=self.name,
-                               steps=int(steps or self.default_steps), seed=int(seed), index=i)
+        return [make_candidate(s, request.spacegroup, request.target, snap=snap, model=self.name,
+                               steps=self.steps_used(steps), seed=int(seed), index=i)
                 for i, s in enumerate(structures)]
 
     @property
     def default_steps(self) -> int:
         return int(self.info.info.get("default_steps", 100))
+
+    def steps_used(self, steps: int | None) -> int:
+        """The sampler steps a call with ``steps`` runs (None: :attr:`default_steps`)."""
+        return int(steps or self.default_steps)

@@ -221,7 +221,7 @@ class GeneratePanel(pn.viewable.Viewer):
         self._can_generate()
 
     def _can_generate(self) -> None:
-        self.generate_button.disabled = bool(self.job.busy or self._energy_error or self._formula_error)
+        self.generate_button.disabled = bool(self.job.busy or not self.controls.ready())
 
     @param.depends("energy", watch=True)
     def _energy_scale(self) -> None:

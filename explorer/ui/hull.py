@@ -100,6 +100,7 @@ class HullPlot(pn.viewable.Viewer):
         self._elements: tuple[str, ...] = ()
         self._mode = "energy"
         self._frame = pd.DataFrame()
+        self._base_note = ""
         # one watcher for everything the plot shows: a batched change (a new chemical system with its points) is
         # one rebuild with the data in it, never a data update to the plot being replaced followed by another
         # to the new one (that pair, in one message, froze the browser in Bokeh's render loop)
@@ -269,7 +270,7 @@ class HullPlot(pn.viewable.Viewer):
             return
         self._frame, rows = self._placed()
         self._pipe.send(self._frame)
-        self._note.object = getattr(self, "_base_note", "") + self._unrelaxed_note()
+        self._note.object = self._base_note + self._unrelaxed_note()
         self.rows = rows
         self._update_ring()
 

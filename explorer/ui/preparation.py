@@ -112,7 +112,8 @@ def prepare(formula: str | None = None, model: str | None = None, potential: str
     from ..prototypes import load_prototype_library, prototype_library_available, prototype_library_ready
 
     PREPARATION.start(f"model {model or ''}", "loading the generation model",
-                      lambda task: explorer.generate("NaCl", 225, -2.0, n=1, model=model, steps=2, seed=0))
+                      lambda task: explorer.generate("NaCl", 225, -2.0, n=1, model=model, steps=2, seed=0,
+                                                     network_only=True))  # the network alone: the library has its lane
     PREPARATION.start(f"potential {potential}", "loading the M3GNet potential",
                       lambda task: _shared(potential))
     if formula:

@@ -53,7 +53,8 @@ def check_session_id(name: str) -> str:
 
 
 def list_sessions(folder: str | os.PathLike | None = None) -> list[dict]:
-    """Saved sessions, newest first: ``{"id", "saved", "candidates"}`` (read from each file's header)."""
+    """Saved sessions, newest first: ``{"id", "saved", "candidates"}`` (each file is read whole: the Session card
+    lists them when a page opens)."""
     folder = session_dir(folder)
     found = []
     for path in folder.glob("*.json"):

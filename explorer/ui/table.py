@@ -40,7 +40,7 @@ def _number(value):
 
 def candidate_source(candidate: Candidate) -> str:
     """Where a candidate comes from: "prototype CsCl mp-22865" (a known structure, elements substituted; "= the
-    uploaded structure" when it is that one) or the network's name."""
+    uploaded structure" when it is that one), "random symmetric crystal (pyxtal)" or "network <its name>"."""
     if candidate.source():
         same = (candidate.extra or {}).get("prototype", {}).get("same_as_reference")
         return f"prototype {candidate.source()}" + (" = the uploaded structure" if same else "")

@@ -55,7 +55,7 @@ class _MatrixModel(Generator):
 
     def _run(self, batches, conditions, steps, seed, device, callback) -> list:
         """Sample each batch (row indices, Conditions) with one random stream; structures in request order."""
-        steps = int(steps or self.default_steps)
+        steps = self.steps_used(steps)
         if steps < 1:
             raise ExplorerInputError(f"steps must be >= 1, got {steps}")
         pipeline = self.pipeline(device)
