@@ -39,7 +39,8 @@ def _parent(build) -> argparse.ArgumentParser:
 def _sampling_options(parser) -> None:
     parser.add_argument("--model", default=None, help="registered model name (default: the task's best on "
                         "validation; `explorer models` lists them)")
-    parser.add_argument("--steps", type=int, default=100, help="sampler steps (default 100)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampler steps (default: the model's own; 100 for the matrix models)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--draws", type=int, default=None, help=DRAWS_HELP)
@@ -78,6 +79,9 @@ def _add_train(sub) -> None:
     train = sub.add_parser("train", help="train a model (never in CI)").add_subparsers(
         dest="task", required=True, parser_class=OneLineParser)
     gen = train.add_parser("generation", parents=[shared], help="train a conditional generation model")
+    gen.add_argument("--family", default="matrix", choices=["matrix", "langevin"],
+                     help="matrix: the 64x3 matrix models (--method, --arch); langevin: the score-based model "
+                          "on asymmetric units (--dim: hidden channels, --depth: interaction blocks)")
     gen.add_argument("--method", default="cfm-uniform", choices=["ddpm", "cfm-normal", "cfm-uniform"])
     gen.add_argument("--arch", default="transformer", choices=["transformer", "unet1d", "unet1d-paper"])
     gen.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
@@ -102,9 +106,26 @@ def _model_config(args, with_initial: bool = False) -> dict:
     return {"arch": "unet1d", "channels": args.dim, "num_res_blocks": args.depth, **extra}
 
 
+def _train_langevin(args) -> int:
+    from .generators.langevin.dataset import load_training_units
+    from .generators.langevin.training import METHOD, train_langevin
+    from .generators.training import TrainConfig
+
+    config = TrainConfig(method=METHOD, model={"hidden": args.dim, "blocks": args.depth},
+                         batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
+                         threads=args.threads, seed=args.seed)
+    train = load_training_units(args.data_dir, splits=("train",))
+    val = load_training_units(args.data_dir, splits=("val",))
+    print(json.dumps(train_langevin(config, train, val, args.out)))
+    return 0
+
+
 def cmd_train(args) -> int:
     from .data import load_training_data
     from .generators.matrix.training import TrainConfig, train_generation, train_modification
+
+    if getattr(args, "family", "matrix") == "langevin":
+        return _train_langevin(args)
 
     config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
@@ -208,6 +229,17 @@ def _add_evaluate(sub) -> None:
     fid.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
     fid.add_argument("--relax-steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
     fid.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
+    cov = evaluate.add_parser("coverage", parents=[csv, sampling],
+                              help="COV-R / COV-P / FD-CrystalNN / validity of --n samples against the CSV's rows")
+    cov.add_argument("--n", type=int, default=1000, help="structures to generate (default 1000)")
+    cov.add_argument("--max-atoms", type=int, default=20, help="only rows with at most this many atoms (default 20)")
+    cov.add_argument("--conditions-split", default="train",
+                     help="split whose random rows give the formulas and space groups to sample (default train)")
+    cov.add_argument("--training-structures", action="store_true",
+                     help="sanity row: those rows' own structures instead of samples (no model)")
+    cov.add_argument("--struct-cutoff", type=float, default=0.6, help="structure-fingerprint threshold (0.6)")
+    cov.add_argument("--comp-cutoff", type=float, default=12.0, help="composition-fingerprint threshold (12)")
+    cov.add_argument("--workers", type=int, default=None, help="processes for the fingerprints (default: all)")
 
 
 def cmd_evaluate_fidelity(args) -> int:
@@ -336,7 +368,7 @@ def _write_candidates(candidates, args) -> int:
     prototypes = sum(c.model == "prototype" for c in candidates)
     network = next((c.model for c in candidates if c.model != "prototype"), "prototype")
     summary = {"n": len(rows), "valid": valid, "spacegroup_kept": same_sg, "out": str(out),
-               "model": network, "steps": args.steps}
+               "model": network, "steps": next((c.steps for c in candidates if c.model != "prototype"), None)}
     if prototypes:
         summary["prototypes"] = prototypes
     if args.json:
@@ -353,6 +385,19 @@ def cmd_evaluate(args) -> int:
 
     if args.task == "fidelity":
         return cmd_evaluate_fidelity(args)
+    if args.task == "coverage":
+        from .coverage import evaluate_coverage
+        from .errors import ExplorerInputError
+
+        if args.n < 2:
+            raise ExplorerInputError(f"--n must be >= 2, got {args.n}")
+        metrics = evaluate_coverage(args.csv, model=args.model, n=args.n, split=args.split, max_atoms=args.max_atoms,
+                                    conditions_split=args.conditions_split, limit=args.limit, steps=args.steps,
+                                    seed=args.seed, device=args.device, workers=args.workers,
+                                    struct_cutoff=args.struct_cutoff, comp_cutoff=args.comp_cutoff,
+                                    training_structures=args.training_structures)
+        print(json.dumps(metrics))
+        return 0
     if args.task == "modification":
         from .modification import evaluate_modification
 

@@ -109,11 +109,14 @@ def evaluation_conditions(csv_path, limit: int | None = None, max_atoms: int | N
     return targets, species, spacegroups, energies, skipped
 
 
-def evaluation_requests(species, spacegroups, energies) -> list:
-    """One :class:`~explorer.generators.GenerationRequest` per evaluation row."""
+def evaluation_requests(species, spacegroups, energies, generator=None) -> list:
+    """One :class:`~explorer.generators.GenerationRequest` per evaluation row; with ``generator``, only the
+    conditions it takes (a model without an energy condition gets no target energy)."""
     from .generators import GenerationRequest
 
-    return [GenerationRequest(species=tuple(int(z) for z in zs), spacegroup=int(sg), energy=float(e))
+    takes_energy = generator is None or "energy" in generator.conditions
+    return [GenerationRequest(species=tuple(int(z) for z in zs), spacegroup=int(sg),
+                              energy=float(e) if takes_energy else None)
             for zs, sg, e in zip(species, spacegroups, energies)]
 
 
@@ -124,7 +127,7 @@ def spacegroup_rate(structures: list[Structure], spacegroups) -> float:
 
 
 def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | None = None, model: str | None = None,
-                        steps: int = 100, seed: int = 0, device: str = "auto", workers: int | None = None,
+                        steps: int | None = None, seed: int = 0, device: str = "auto", workers: int | None = None,
                         batch_size: int = 64, split: str | None = None, snap: bool = False, draws: int | None = None,
                         pipeline: bool = False, n: int = 8, prototypes="auto",
                         no_prototype_rows: bool = False) -> dict:
@@ -148,7 +151,7 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
     if not targets:
         raise ExplorerInputError(f"no usable rows in {csv_path}")
     generator = get_generator(model, task="generation")
-    requests = evaluation_requests(species, spacegroups, energies)
+    requests = evaluation_requests(species, spacegroups, energies, generator)
     for request in requests[:1]:
         generator.check(request)
     rows_read = len(targets)
@@ -158,8 +161,8 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
         spacegroups = [spacegroups[k] for k in keep]
         if not targets:
             raise ExplorerInputError("every row has a prototype of its space group in the train split")
-    common = {"model": generator.name, "steps": steps, "seed": seed, "skipped_rows": skipped, "split": split,
-              "rows_read": rows_read, "no_prototype_rows": no_prototype_rows}
+    common = {"model": generator.name, "steps": generator.steps_used(steps), "seed": seed, "skipped_rows": skipped,
+              "split": split, "rows_read": rows_read, "no_prototype_rows": no_prototype_rows}
     if pipeline:
         return {**evaluate_pipeline(generator, requests, targets, n, prototypes, steps, seed, device, draws,
                                     workers), "seconds": round(time.time() - started, 1), **common}

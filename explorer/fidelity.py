@@ -116,9 +116,12 @@ def _generate(csv_path, limit, max_atoms, split, model, steps, seed, device, bat
     if not targets:
         raise ExplorerInputError(f"no usable rows in {csv_path}")
     generator = get_generator(model, task="generation")
+    if "energy" not in generator.conditions:
+        raise ExplorerInputError(f"model {generator.name!r} takes no target formation energy: there is no energy "
+                                 "fidelity to measure")
     generated = generator.sample_structures(evaluation_requests(species, spacegroups, energies), steps=steps,
                                             seed=seed, device=device, batch_size=batch_size)
-    return generated, energies, skipped, generator.name
+    return generated, energies, skipped, generator.name, generator.steps_used(steps)
 
 
 def _relax(generated, potential, references, fmax, steps, batch_size, callback) -> tuple[list, str]:
@@ -149,7 +152,7 @@ def _row(index: int, structure, target: float, result) -> FidelityRow:
 
 
 def evaluate_fidelity(csv_path, limit: int | None = None, max_atoms: int | None = None, model: str | None = None,
-                      steps: int = 100, seed: int = 0, device: str = "auto", split: str | None = None,
+                      steps: int | None = None, seed: int = 0, device: str = "auto", split: str | None = None,
                       relax_steps: int = 500, fmax: float = 0.05, potential="m3gnet", batch_size: int = 32,
                       references=None, sample_batch_size: int = 64, callback=None) -> FidelityReport:
     """Generate one structure per usable CSV row at the row's formation energy, relax it (at most
@@ -159,8 +162,8 @@ def evaluate_fidelity(csv_path, limit: int | None = None, max_atoms: int | None 
     if relax_steps < 0:
         raise ExplorerInputError(f"relax_steps must be >= 0, got {relax_steps}")
     started = time.perf_counter()
-    generated, energies, skipped, model_name = _generate(csv_path, limit, max_atoms, split, model, steps, seed,
-                                                         device, sample_batch_size)
+    generated, energies, skipped, model_name, steps = _generate(csv_path, limit, max_atoms, split, model, steps,
+                                                                seed, device, sample_batch_size)
     sampled = time.perf_counter()
     results, potential_name = _relax(generated, potential, references, fmax, relax_steps, batch_size, callback)
     rows = [_row(i, s, e, r) for i, (s, e, r) in enumerate(zip(generated, energies, results))]

@@ -21,6 +21,7 @@ import platform
 from pathlib import Path
 
 from explorer.fileio import file_sha256
+from explorer.generators.langevin.training import export_langevin
 from explorer.generators.matrix.training import export_checkpoint
 
 MODELS = {
@@ -34,7 +35,11 @@ MODELS = {
     "mod-palette": ("mod-palette-transformer", "mod_palette_transformer.pt", "ddpm"),
     "mod-cfm": ("mod-cfm-transformer", "mod_cfm_transformer.pt", "euler"),
     "mod-palette-cfm": ("mod-palette-cfm-transformer", "mod_palette_cfm_transformer.pt", "euler"),
+    "langevin": ("langevin", "langevin_dimenetpp.pt", "langevin"),
 }
+FAMILIES = {"langevin": "langevin"}  # model name -> family (others: matrix)
+LANGEVIN_SAMPLING = {"default_steps": 200, "sampler_options": {"gamma_positions": 0.4, "gamma_lattice": 0.4,
+                                                               "temperature_lattice": 0.15, "steps_per_level": 10}}
 MODIFICATION_METHODS = ("regression", "palette", "cfm", "palette-cfm")
 PAIRS_PER_EPOCH = 2478  # polymorph pairs drawn per modification epoch (train split)
 
@@ -70,6 +75,50 @@ def _continue_from(entry: dict, before: dict | None, config: dict) -> None:
     entry["device"] = f"{before['device']}; continued on: {entry['device']}"
 
 
+def _results(results: Path, name: str, task: str) -> dict:
+    metrics = {}
+    for split in ("val", "test"):
+        path = results / f"{task}_{name}_{split}.json"
+        if path.is_file():
+            metrics[split] = json.loads(path.read_text())
+    for kind in ("coverage",):
+        path = results / f"{kind}_{name}_test.json"
+        if path.is_file():
+            metrics[f"{kind}_test"] = json.loads(path.read_text())
+    return metrics
+
+
+def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
+    """The manifest entry of a langevin run (exported unless ``--only-manifest``)."""
+    import torch
+
+    if not args.only_manifest and (run_dir / "checkpoint.pt").is_file():
+        payload = export_langevin(run_dir, out / file)
+    else:
+        payload = torch.load(out / file, weights_only=True)
+    config = json.loads((run_dir / "config.json").read_text())
+    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    final = [entry for entry in log if entry.get("final")]
+    last = final[-1] if final else log[-1]
+    model = payload["model"]
+    sampling = json.loads(Path(args.langevin_sampling).read_text()) if args.langevin_sampling else LANGEVIN_SAMPLING
+    return {
+        "name": name, "family": "langevin", "task": "generation", "file": file, "method": payload["method"],
+        "sampler": "langevin", **sampling, "model": model,
+        "parameters": sum(v.numel() for v in payload["state_dict"].values()),
+        "data": "mp_structures + wbm_structures, split == train, <= 20 atoms, as asymmetric units "
+                "(pyxtal, 0.1 A): 27508 structures",
+        "command": (f"explorer train generation --family langevin --dim {model['hidden']} --depth {model['blocks']} "
+                    f"--batch-size {config['batch_size']} --lr {config['lr']} --minutes {config['max_minutes']} "
+                    f"--threads {config['threads']} --out runs/{run_dir.name}"),
+        "steps": last["step"], "epochs": round(last["step"] * config["batch_size"] / 27508, 2),
+        "wall_time_s": round(max(entry.get("elapsed", 0) for entry in log)),
+        "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
+        "val_loss": last.get("val_loss"), "metrics": _results(results, name, "generation"),
+        "sha256": file_sha256(out / file),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="runs")
@@ -82,6 +131,8 @@ def main() -> None:
                         help="run directory (under --runs) of a model, instead of the default one")
     parser.add_argument("--note", action="append", default=[], metavar="NAME=TEXT",
                         help="a remark recorded with a model (e.g. which checkpoint of the run was chosen)")
+    parser.add_argument("--langevin-sampling", default=None,
+                        help="JSON file with default_steps and sampler_options of the langevin model")
     parser.add_argument("--device-note", default="4-7 training runs and other work shared the 2 cores",
                         help="how the machine was shared during training (recorded in the manifest)")
     args = parser.parse_args()
@@ -102,6 +153,11 @@ def main() -> None:
         run_dir = runs / run
         if not (run_dir / "checkpoint.pt").is_file() and not (out / file).is_file():
             continue
+        if FAMILIES.get(name) == "langevin":
+            entries.append(langevin_entry(name, run_dir, file, out, results, args))
+            if name in notes:
+                entries[-1]["note"] = notes[name]
+            continue
         if not args.only_manifest and (run_dir / "checkpoint.pt").is_file():
             payload = export_checkpoint(run_dir, out / file)
         else:
@@ -114,14 +170,11 @@ def main() -> None:
         last = final[-1] if final else log[-1]
         elapsed = max(entry.get("elapsed", 0) for entry in log)
         task = "modification" if payload["method"] in MODIFICATION_METHODS else "generation"
-        metrics = {}
-        for split in ("val", "test"):
-            path = results / f"{task}_{name}_{split}.json"
-            if path.is_file():
-                metrics[split] = json.loads(path.read_text())
+        metrics = _results(results, name, task)
         n_params = sum(v.numel() for v in payload["state_dict"].values())
         entries.append({
             "name": name,
+            "family": "matrix",
             "task": task,
             "file": file,
             "method": payload["method"],

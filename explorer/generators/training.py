@@ -1,0 +1,135 @@
+"""The training loop every generator family uses: AdamW, linear warm-up + cosine decay, EMA, gradient
+clipping, resumable checkpoints (``checkpoint.pt``, ``log.jsonl``, ``config.json`` in the run directory) and a
+fixed seed. Training never runs in CI."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..fileio import atomic_write_bytes
+from .payload import read_payload
+
+
+@dataclass
+class TrainConfig:
+    method: str = "cfm-uniform"
+    model: dict = field(default_factory=lambda: {"arch": "transformer", "dim": 128, "depth": 4, "heads": 4})
+    batch_size: int = 64
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    max_steps: int = 20000
+    max_minutes: float | None = None
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    pbc_weight: float = 0.1
+    seed: int = 0
+    threads: int | None = None
+    checkpoint_every: int = 500
+    val_every: int = 1000
+    max_sites: int = 60
+    init_from: str | None = None  # warm start: a shipped model name or an inference checkpoint path
+    augment: float = 0.0  # modification: share of each epoch's batches that are perturbed copies (E_diff = 0)
+
+
+def learning_rate(step: int, config: TrainConfig, elapsed: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 10 % over ``max_steps`` or ``max_minutes``, whichever ends first."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    if config.max_minutes:
+        progress = max(progress, min(1.0, elapsed / (60 * config.max_minutes)))
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_model(config: TrainConfig, model: torch.nn.Module, objective, epoch_batches, validate,
+                out_dir: str | Path, progress: bool = True) -> dict:
+    """The loop every family trains with: ``epoch_batches(rng)`` yields the batches of one epoch (tuples),
+    ``objective(model, *batch)`` returns (loss, logs), ``validate(ema_model)`` a validation loss. ``model`` is
+    the freshly built (or warm-started) network; a run directory holding a checkpoint resumes from it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, elapsed, epoch = 0, 0.0, 0
+    checkpoint = out_dir / "checkpoint.pt"
+    if checkpoint.is_file():
+        state = read_payload(checkpoint)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed, epoch = state["step"], state["elapsed"], state["epoch"]
+        torch.random.set_rng_state(state["torch_rng"])
+    rng = np.random.default_rng(config.seed + epoch)
+    (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    log = open(out_dir / "log.jsonl", "a")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.max_steps, initial=step, desc=f"train {config.method}", unit="step")
+
+    def save():
+        buffer = io.BytesIO()
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                    "step": step, "elapsed": elapsed, "epoch": epoch, "config": asdict(config),
+                    "torch_rng": torch.random.get_rng_state()}, buffer)
+        atomic_write_bytes(checkpoint, buffer.getvalue())
+
+    started = time.time() - elapsed
+    # a resumed run that already reached its step or time budget trains no further
+    done = step >= config.max_steps or (config.max_minutes is not None and elapsed > config.max_minutes * 60)
+    while not done:
+        batches_this_epoch = 0
+        for batch in epoch_batches(rng):
+            batches_this_epoch += 1
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, config, elapsed)
+            loss, logs = objective(model, *batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1 - decay)
+            step += 1
+            elapsed = time.time() - started
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+            if step % 50 == 0:
+                log.write(json.dumps({"step": step, "loss": float(loss), "grad_norm": float(grad_norm),
+                                      "lr": learning_rate(step, config, elapsed), "elapsed": elapsed, **logs}) + "\n")
+                log.flush()
+            if step % config.val_every == 0:
+                log.write(json.dumps({"step": step, "val_loss": validate(ema)}) + "\n")
+            if step % config.checkpoint_every == 0:
+                save()
+            out_of_time = config.max_minutes is not None and elapsed > config.max_minutes * 60
+            if step >= config.max_steps or out_of_time:
+                done = True
+                break
+        else:
+            epoch += 1
+            if not batches_this_epoch:
+                raise ValueError("no training batches: the training set is empty")
+    val_loss = validate(ema)
+    log.write(json.dumps({"step": step, "val_loss": val_loss, "final": True}) + "\n")
+    log.close()
+    save()
+    if bar is not None:
+        bar.close()
+    return {"steps": step, "wall_time_s": round(elapsed, 1), "val_loss": val_loss}
