@@ -1,6 +1,7 @@
 """Sampling throughput of the shipped generation models (structures/s).
 
-Conditions: the first 64 rows (≤ 20 atoms) of the MP validation split; one batch of 64, 100 steps,
+Conditions: the first 64 rows (≤ 20 atoms) of the MP validation split; one batch of 64, each model's default
+steps (``--steps`` for all),
 ``--threads`` torch threads (default 2 = this machine's cores). One warm-up batch, then the median of
 ``--repeats`` timed batches. Writes benchmarks/results/sampling_throughput.json.
 
@@ -27,7 +28,7 @@ from explorer.generators import available_models, get_generator
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="*", default=None)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: each model's own)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
@@ -38,9 +39,9 @@ def main() -> None:
     _, species, spacegroups, energies, _ = evaluation_conditions(
         data_file("mp_structures.csv.gz"), limit=args.batch, max_atoms=20, split="val")
     results = []
-    requests = evaluation_requests(species, spacegroups, energies)
     for name in args.models or available_models("generation"):
         generator = get_generator(name, task="generation")
+        requests = evaluation_requests(species, spacegroups, energies, generator)
         generator.sample_structures(requests, steps=2, device=args.device, batch_size=args.batch)  # warm-up
         times = []
         for repeat in range(args.repeats):
@@ -49,8 +50,9 @@ def main() -> None:
                                         batch_size=args.batch)
             times.append(time.perf_counter() - start)
         seconds = statistics.median(times)
-        results.append({"model": name, "structures_per_s": round(args.batch / seconds, 2),
-                        "seconds_per_batch": round(seconds, 3), "all_seconds": [round(t, 3) for t in times]})
+        results.append({"model": name, "steps": generator.steps_used(args.steps),
+                        "structures_per_s": round(args.batch / seconds, 2), "seconds_per_batch": round(seconds, 3),
+                        "all_seconds": [round(t, 3) for t in times]})
         print(json.dumps(results[-1]), flush=True)
     report = {
         "command": "python " + " ".join(sys.argv),

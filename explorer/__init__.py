@@ -16,6 +16,7 @@ import os
 os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 from .candidates import Candidate  # noqa: E402
+from .coverage import evaluate_coverage
 from .errors import ExplorerInputError
 from .evaluation import evaluate_generation
 from .generation import generate, generation_request, parse_formula
@@ -49,6 +50,7 @@ __all__ = [
     "decode",
     "default_model",
     "encode",
+    "evaluate_coverage",
     "evaluate_generation",
     "evaluate_modification",
     "generate",

@@ -348,6 +348,7 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 def _write_candidates(candidates, args) -> int:
     """Structure files + candidates.csv in ``args.out``; a summary line (JSON with --json)."""
     from .fileio import atomic_write_text
+    from .search import RANDOM
     from .structure_io import structure_text
 
     out = Path(args.out)
@@ -367,8 +368,10 @@ def _write_candidates(candidates, args) -> int:
     same_sg = sum(r["spacegroup_detected"] == r["spacegroup_requested"] for r in rows)
     prototypes = sum(c.model == "prototype" for c in candidates)
     network = next((c.model for c in candidates if c.model != "prototype"), "prototype")
+
     summary = {"n": len(rows), "valid": valid, "spacegroup_kept": same_sg, "out": str(out),
-               "model": network, "steps": next((c.steps for c in candidates if c.model != "prototype"), None)}
+               "model": network, "steps": next((c.steps for c in candidates if c.model not in ("prototype", RANDOM)),
+                                               args.steps)}
     if prototypes:
         summary["prototypes"] = prototypes
     if args.json:

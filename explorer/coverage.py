@@ -34,7 +34,7 @@ import numpy as np
 from .config import cache_dir
 from .data import parse_cif, read_rows, row_energy
 from .errors import ExplorerInputError
-from .fileio import atomic_write_bytes, file_sha256
+from .fileio import file_sha256, read_arrays, write_arrays
 
 STRUCT_CUTOFF = 0.6  # the thresholds of the issue for MP-20 (the CDVAE protocol); perov_5 and carbon_24 differ
 COMP_CUTOFF = 12.0
@@ -60,17 +60,6 @@ class Fingerprints:
     def __len__(self) -> int:
         return len(self.density)
 
-    def save(self, path: Path) -> None:
-        import io
-
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{k: getattr(self, k) for k in self.__dataclass_fields__})
-        atomic_write_bytes(path, buffer.getvalue())
-
-    @classmethod
-    def load(cls, path: Path) -> Fingerprints:
-        with np.load(path) as data:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
 _FEATURIZERS = None
@@ -247,10 +236,10 @@ def reference_fingerprints(csv_path, split: str | None = None, max_atoms: int | 
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = cache_dir() / f"coverage-{Path(csv_path).name.split('.')[0]}-{digest}.npz"
     if path.is_file():
-        return Fingerprints.load(path)
+        return read_arrays(path, Fingerprints)
     rows = read_structure_rows(csv_path, split, max_atoms, limit)
     result = fingerprints([r.structure for r in rows], workers, callback)
-    result.save(path)
+    write_arrays(path, result)
     return result
 
 

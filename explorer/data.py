@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import math
 import os
 import threading
@@ -20,7 +19,7 @@ import numpy as np
 
 from .config import cache_dir
 from .errors import ExplorerInputError
-from .fileio import atomic_write_bytes, file_sha256
+from .fileio import file_sha256, read_arrays, write_arrays
 from .representation import MATRIX_ROWS, MAX_SITES, encode
 from .structure_io import parse_cif
 
@@ -154,12 +153,9 @@ def load_processed(path: str | os.PathLike, workers: int | None = None, progress
         raise ExplorerInputError(f"file not found: {path}")
     cache = processed_cache_path(path)
     if cache.is_file():
-        with np.load(cache) as data:
-            return ProcessedSet(*(data[f] for f in ProcessedSet.__dataclass_fields__))
+        return read_arrays(cache, ProcessedSet)
     processed = process_rows(read_rows(path), workers=workers, progress=progress, callback=callback)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{f: getattr(processed, f) for f in ProcessedSet.__dataclass_fields__})
-    atomic_write_bytes(cache, buffer.getvalue())
+    write_arrays(cache, processed)
     return processed
 
 

@@ -1,4 +1,5 @@
-"""Low-level file helpers: atomic writes and sha256 digests of files (no explorer imports).
+"""Low-level file helpers: atomic writes, sha256 digests of files and .npz records of arrays (no explorer
+imports).
 
 An atomic write goes to a temporary file next to the target (unique per process and thread), is flushed to
 disk and renamed over the target, so readers see either the old or the complete new content, never a part,
@@ -41,4 +42,23 @@ def file_sha256(path: str | os.PathLike) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256"]
+def write_arrays(path: str | os.PathLike, record) -> Path:
+    """Write the fields of a dataclass of numpy arrays to ``path`` (compressed .npz), atomically."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{name: getattr(record, name) for name in record.__dataclass_fields__})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_arrays(path: str | os.PathLike, cls):
+    """The dataclass ``cls`` of numpy arrays written by :func:`write_arrays`."""
+    import numpy as np
+
+    with np.load(path) as data:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "read_arrays", "write_arrays"]

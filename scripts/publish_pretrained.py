@@ -38,7 +38,7 @@ MODELS = {
     "langevin": ("langevin", "langevin_dimenetpp.pt", "langevin"),
 }
 FAMILIES = {"langevin": "langevin"}  # model name -> family (others: matrix)
-LANGEVIN_SAMPLING = {"default_steps": 200, "sampler_options": {"gamma_positions": 0.4, "gamma_lattice": 0.4,
+LANGEVIN_SAMPLING = {"default_steps": 200, "sampler_options": {"gamma_positions": 0.8, "gamma_lattice": 0.8,
                                                                "temperature_lattice": 0.15, "steps_per_level": 10}}
 MODIFICATION_METHODS = ("regression", "palette", "cfm", "palette-cfm")
 PAIRS_PER_EPOCH = 2478  # polymorph pairs drawn per modification epoch (train split)
@@ -88,18 +88,24 @@ def _results(results: Path, name: str, task: str) -> dict:
     return metrics
 
 
-def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
-    """The manifest entry of a langevin run (exported unless ``--only-manifest``)."""
+def exported_run(export, run_dir: Path, path: Path, only_manifest: bool) -> tuple[dict, dict, list, dict]:
+    """(inference payload, run config, log lines, last log line) of a run; the payload is exported with
+    ``export(run_dir, path)`` unless ``only_manifest`` or the run has no checkpoint (then read from ``path``)."""
     import torch
 
-    if not args.only_manifest and (run_dir / "checkpoint.pt").is_file():
-        payload = export_langevin(run_dir, out / file)
+    if not only_manifest and (run_dir / "checkpoint.pt").is_file():
+        payload = export(run_dir, path)
     else:
-        payload = torch.load(out / file, weights_only=True)
+        payload = torch.load(path, weights_only=True)
     config = json.loads((run_dir / "config.json").read_text())
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     final = [entry for entry in log if entry.get("final")]
-    last = final[-1] if final else log[-1]
+    return payload, config, log, final[-1] if final else log[-1]
+
+
+def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
+    """The manifest entry of a langevin run (exported unless ``--only-manifest``)."""
+    payload, config, log, last = exported_run(export_langevin, run_dir, out / file, args.only_manifest)
     model = payload["model"]
     sampling = json.loads(Path(args.langevin_sampling).read_text()) if args.langevin_sampling else LANGEVIN_SAMPLING
     return {
@@ -114,7 +120,8 @@ def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path
         "steps": last["step"], "epochs": round(last["step"] * config["batch_size"] / 27508, 2),
         "wall_time_s": round(max(entry.get("elapsed", 0) for entry in log)),
         "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
-        "val_loss": last.get("val_loss"), "metrics": _results(results, name, "generation"),
+        "val_loss": next((e["val_loss"] for e in reversed(log) if "val_loss" in e), None),
+        "metrics": _results(results, name, "generation"),
         "sha256": file_sha256(out / file),
     }
 
@@ -158,16 +165,7 @@ def main() -> None:
             if name in notes:
                 entries[-1]["note"] = notes[name]
             continue
-        if not args.only_manifest and (run_dir / "checkpoint.pt").is_file():
-            payload = export_checkpoint(run_dir, out / file)
-        else:
-            import torch
-
-            payload = torch.load(out / file, weights_only=True)
-        config = json.loads((run_dir / "config.json").read_text())
-        log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-        final = [entry for entry in log if entry.get("final")]
-        last = final[-1] if final else log[-1]
+        payload, config, log, last = exported_run(export_checkpoint, run_dir, out / file, args.only_manifest)
         elapsed = max(entry.get("elapsed", 0) for entry in log)
         task = "modification" if payload["method"] in MODIFICATION_METHODS else "generation"
         metrics = _results(results, name, task)

@@ -158,3 +158,8 @@ def missing_data(name: str) -> str:
     from explorer.config import data_dir
 
     return f"{name} not found in {data_dir()} (set EXPLORER_DATA_DIR to the folder holding it, or --data-dir)"
+
+
+# a langevin score network small enough for tests (explorer.generators.langevin.model.ScoreNetwork)
+TINY_SCORE_NETWORK = {"hidden": 16, "int_emb": 8, "basis_emb": 4, "out_emb": 16, "blocks": 1, "num_spherical": 3,
+                      "num_radial": 3, "cutoff": 4.0, "max_neighbors": 12}

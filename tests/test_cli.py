@@ -121,6 +121,13 @@ GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
     (["evaluate", "generation", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
     (["evaluate", "fidelity", "--csv", "missing.csv.gz", "--steps", "3"], "not found"),
     (GENERATE + ["--formula", "NaCl", "--spacegroup", "225"], "needs a target formation energy"),
+    (GENERATE + ["--model", "langevin", "--formula", "NaCl", "--spacegroup", "225", "--energy", "-1"],
+     "does not take a target formation energy"),
+    (GENERATE + ["--model", "langevin", "--formula", "Na", "--spacegroup", "230"],
+     "no Wyckoff positions of space group 230 hold Na1"),
+    (GENERATE + ["--model", "langevin", "--formula", "NaCl", "--spacegroup", "225", "--wyckoff", "Na:2,Cl:1"],
+     "with Na:2, Cl:1 inequivalent sites"),
+    (["evaluate", "coverage", "--csv", "missing.csv.gz", "--n", "10"], "not found"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     if args[0] == "generate":
@@ -132,6 +139,29 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     assert len(lines) == 1, result.stderr
     assert message in lines[0] and lines[0].startswith("explorer")
     assert not (tmp_path / "out").exists()
+
+
+def test_generate_with_the_langevin_model(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("generate", "--model", "langevin", "--formula", "Zn2O2", "--spacegroup", "186", "--wyckoff",
+                     "Zn:1,O:1", "--n", "2", "--steps", "6", "--network-only", "--device", "cpu", "--out", out,
+                     "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 2 and summary["spacegroup_kept"] == 2 and summary["model"] == "langevin"
+    assert summary["steps"] == 7  # whole noise levels + the final denoising step
+    for path in out.glob("*.cif"):
+        assert Structure.from_file(path).composition == Composition("Zn2O2")
+
+
+def test_evaluate_coverage_sanity_row(tmp_path):
+    csv_path = write_csv_gz(tmp_path / "tiny.csv.gz", tiny_rows())
+    result = run_cli("evaluate", "coverage", "--csv", csv_path, "--split", "train", "--n", "4", "--training-structures",
+                     "--workers", "1", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"cov_r", "cov_p", "fd_crystalnn", "validity", "emd_density", "emd_elements"} <= set(metrics)
+    assert metrics["cov_r"] == 1.0 and metrics["cov_p"] == 1.0
 
 
 def test_models_lists_every_registered_generator(tmp_path):
@@ -147,6 +177,8 @@ def test_models_lists_every_registered_generator(tmp_path):
         assert set(m) == {"name", "family", "task", "conditions", "parameters", "metrics"}
     default = next(m for m in models if m["name"] == "cfm-normal")
     assert default["conditions"] == ["energy", "formula", "spacegroup"]
+    langevin = next(m for m in models if m["name"] == "langevin")
+    assert langevin["family"] == "langevin" and langevin["conditions"] == ["formula", "spacegroup", "wyckoff"]
     assert default["metrics"]["val"]["match_rate_loose"] > 0.3
     only = json.loads(run_cli("models", "--task", "modification", "--json", cwd=tmp_path).stdout.splitlines()[-1])
     assert {m["task"] for m in only} == {"modification"}

@@ -251,17 +251,28 @@ class GeneratePanel(pn.viewable.Viewer):
         network = next((n for n, first in networks.items() if self.model in sampler_options(first).values()), None)
         if network is not None and self.model_select.value != networks[network]:
             self.model_select.value = networks[network]
-        arch = info.info.get("model", {}).get("arch", "")
+        arch = info.info.get("model", {}).get("arch", "DimeNet++" if info.family == "langevin" else "")
         epochs = info.info.get("epochs")
+        takes_energy = "energy" in info.conditions
+        self.energy_slider.disabled = self.energy_input.disabled = not takes_energy
+        unused = "" if takes_energy else " · the target energy is not used by this model (formula and space group " \
+                                         "only; every sample has the space group by construction)"
         self.model_info.object = message("info", f"{info.family} family · {info.method} · {arch}"
-                                                 + (f" · {epochs} epochs" if epochs is not None else ""))
+                                                 + (f" · {epochs} epochs" if epochs is not None else "") + unused)
+        default_steps = int(info.info.get("default_steps", 100))
+        previous = getattr(self, "_default_steps", None)
+        if previous is not None and self.steps == previous:  # steps the user left at the model's default follow it
+            self.steps = default_steps
+        self._default_steps = default_steps
 
     # ------------------------------------------------------------------ generation
     def request(self) -> dict:
         """The checked arguments of ``explorer.generate`` (one-line errors)."""
         parse_formula(self.formula)
+        takes_energy = "energy" in model_info(self.model).conditions
         return {"formula": self.formula, "spacegroup": check_spacegroup(self.spacegroup),
-                "energy": check_energy(self.energy), "n": int(self.n), "model": self.model, "steps": int(self.steps),
+                "energy": check_energy(self.energy) if takes_energy else None, "n": int(self.n), "model": self.model,
+                "steps": int(self.steps),
                 "seed": int(self.seed), "draws": int(self.draws), "snap": bool(self.snap),
                 "network_only": bool(self.network_only)}
 

@@ -20,7 +20,7 @@ from explorer.generators.matrix.pipeline import MODIFICATION_METHODS
 from explorer.generators.registry import checkpoint_path
 from explorer.schedulers import make_scheduler
 
-SHIPPED = ("ddpm", "ddim", "cfm-normal", "cfm-uniform", "mod-palette-cfm")
+SHIPPED = ("ddpm", "ddim", "cfm-normal", "cfm-uniform", "mod-palette-cfm", "langevin")
 
 
 def test_manifest_lists_the_shipped_models():
@@ -31,7 +31,9 @@ def test_manifest_lists_the_shipped_models():
     for entry in manifest["models"]:
         for key in ("name", "family", "task", "file", "method", "sampler", "model", "data", "command", "sha256"):
             assert key in entry, (entry["name"], key)
-        if entry["task"] == "generation":
+        if entry["family"] == "langevin":
+            assert entry["default_steps"] > 0 and {"gamma_positions", "gamma_lattice"} <= set(entry["sampler_options"])
+        elif entry["task"] == "generation":
             make_scheduler(entry["method"], entry["sampler"])  # a valid method/sampler pair
         else:
             assert entry["method"] in MODIFICATION_METHODS and entry["elements"]

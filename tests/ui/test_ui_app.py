@@ -239,3 +239,23 @@ def test_old_status_lines_go_when_the_candidates_change(app, monkeypatch):
     assert app.generate(wait=True)
     assert "relaxed 2/2" not in app.relaxation.status.object and "KiB" not in app.exporter.status.object
     assert "candidates in" in app.generation.status.object  # the line about the new candidates stays
+
+
+def test_app_with_the_langevin_model(app):
+    generation = app.generation
+    assert "langevin" in generation.model_select.options.values()
+    generation.model = "langevin"
+    assert generation.energy_slider.disabled and generation.energy_input.disabled
+    assert "not used by this model" in generation.model_info.object
+    assert generation.request()["energy"] is None and generation.steps == 2  # the app's own steps are kept
+    generation.formula, generation.spacegroup = "Na", 230
+    assert app.generate()
+    app.wait("generate", timeout=120)
+    assert "no Wyckoff positions of space group 230 hold Na1" in generation.status.object
+    generation.formula, generation.spacegroup, generation.network_only = "TaWB6", 191, True
+    assert app.generate()
+    app.wait("generate", timeout=300)
+    assert len(app.candidates) == 2 and all(c.model == "langevin" for c in app.candidates)
+    assert all(c.spacegroup_detected == 191 for c in app.candidates)  # by construction
+    generation.model = "cfm-normal"
+    assert not generation.energy_slider.disabled and generation.request()["energy"] == generation.energy

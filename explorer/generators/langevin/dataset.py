@@ -6,7 +6,6 @@ Each structure file is symmetrised once (pyxtal, 0.1 Å, about 30 ms a structure
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -17,7 +16,7 @@ import numpy as np
 from ...config import cache_dir
 from ...data import TRAINING_FILES, read_rows
 from ...errors import ExplorerInputError
-from ...fileio import atomic_write_bytes, file_sha256
+from ...fileio import file_sha256, read_arrays, write_arrays
 from ...structure_io import parse_cif
 from .wyckoff import AsymmetricUnit, asymmetric_unit, split_pattern
 
@@ -107,8 +106,7 @@ def load_asymmetric(path: str | os.PathLike, workers: int = 1, callback=None) ->
         raise ExplorerInputError(f"file not found: {path}")
     cache = cache_path(path)
     if cache.is_file():
-        with np.load(cache) as data:
-            return AsymmetricSet(*(data[f] for f in AsymmetricSet.__dataclass_fields__))
+        return read_arrays(cache, AsymmetricSet)
     rows = read_rows(path)
     cifs = [r["cif"] for r in rows]
     results = []
@@ -126,9 +124,7 @@ def load_asymmetric(path: str | os.PathLike, workers: int = 1, callback=None) ->
     keep = [i for i, (unit, _) in enumerate(results) if unit is not None]
     data = AsymmetricSet.from_units([results[i][0] for i in keep], [results[i][1] for i in keep],
                                     [rows[i].get("split", "") for i in keep])
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{f: getattr(data, f) for f in AsymmetricSet.__dataclass_fields__})
-    atomic_write_bytes(cache, buffer.getvalue())
+    write_arrays(cache, data)
     return data
 
 

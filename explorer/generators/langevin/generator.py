@@ -77,7 +77,7 @@ class LangevinGenerator(Generator):
 
     @property
     def sampler_options(self) -> dict:
-        return {"gamma_positions": 0.4, "gamma_lattice": 0.4, "temperature_lattice": 0.15, "steps_per_level": 10,
+        return {"gamma_positions": 0.8, "gamma_lattice": 0.8, "temperature_lattice": 0.15, "steps_per_level": 10,
                 **self.info.info.get("sampler_options", {})}
 
     @property

@@ -96,6 +96,14 @@ class LatticeMap:
         lengths = softplus_inverse((p[:, :3] / self.scale[:, None]).clamp_min(1e-3))
         return torch.cat([lengths, p[:, 3:].deg2rad()], 1)
 
+    def height2(self, z: torch.Tensor) -> torch.Tensor:
+        """(B,) squared height of c over the ab plane relative to |c|: 1 for right angles, 0 for a flat cell
+        (every training cell has >= 0.5)."""
+        angles = self.tie(z)[:, 3:]
+        ca, cb, cg = angles.cos().unbind(1)
+        cy = (ca - cb * cg) / angles[:, 2].sin()
+        return 1 - cb**2 - cy**2
+
     def matrices(self, z: torch.Tensor) -> torch.Tensor:
         """(B, 3, 3) lattice vectors as rows (a along x, b in the xy plane)."""
         return lattice_matrices(self.parameters(z))

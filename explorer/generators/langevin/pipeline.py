@@ -21,6 +21,7 @@ from .sampler import LangevinScheduler
 from .wyckoff import AsymmetricUnit, positions
 
 LENGTH_RANGE = (-1.5, 4.0)  # z of the lengths: softplus gives 0.2 .. 4 times the expected length scale
+MIN_HEIGHT2 = 0.45  # flatter cells (LatticeMap.height2; every training cell >= 0.5) keep their previous angles
 # rows = primitive vectors in units of the conventional ones (standard settings; R: obverse hexagonal axes)
 CENTRING = {
     "P": np.eye(3),
@@ -105,7 +106,7 @@ class LangevinPipeline:
             points = torch.rand(len(crystals.site_batch), 3, generator=generator).to(self.device, dtype)
             _, sigma_l = scheduler.sigma(0.0)
             z = torch.stack([self.z_mean[family(t.spacegroup)] for t in templates]).to(self.device, dtype)
-            z = z + sigma_l * torch.randn(n, 6, generator=generator).to(z) * free
+            z = self._keep_cells(crystals, z, z + sigma_l * torch.randn(n, 6, generator=generator).to(z) * free)
             total = scheduler.num_steps + 1
             for step, (_, level) in enumerate(scheduler.timesteps):
                 scores, dz = self._evaluate(crystals, points, z, level)
@@ -115,7 +116,8 @@ class LangevinPipeline:
                 move = scheduler.step_positions(scores, level, torch.einsum("sij,sj->si", projector, noise))
                 points = torch.remainder(points + torch.einsum("sij,sj->si", pinv, move), 1.0)
                 lattice_noise = torch.randn(z.shape, generator=generator).to(z)
-                z = self._clamp(z + scheduler.step_lattice(dz, level, lattice_noise, free))
+                z = self._keep_cells(crystals, z, self._clamp(z + scheduler.step_lattice(dz, level, lattice_noise,
+                                                                                        free)))
                 if callback is not None:
                     callback(step + 1, total)
             level = float(scheduler.levels[-1])
@@ -123,7 +125,7 @@ class LangevinPipeline:
             _, pinv = crystals.projector(crystals.lattice.matrices(z))
             move, change = scheduler.denoise(scores, dz, level)
             points = torch.remainder(points + torch.einsum("sij,sj->si", pinv, move), 1.0)
-            z = self._clamp(z + change * free)
+            z = self._keep_cells(crystals, z, self._clamp(z + change * free))
             if callback is not None:
                 callback(total, total)
             parameters = crystals.lattice.parameters(z).double().cpu().numpy()
@@ -139,6 +141,12 @@ class LangevinPipeline:
         levels = torch.full((n,), level, dtype=z.dtype)
         scores, dz, _ = self.network(crystals, points, z, levels, torch.full((n,), sigma_l, dtype=z.dtype))
         return scores, dz
+
+    @staticmethod
+    def _keep_cells(crystals: Crystals, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """``new`` with the angles of ``old`` where ``new`` would make a (nearly) flat cell."""
+        flat = crystals.lattice.height2(new) < MIN_HEIGHT2
+        return torch.where(flat[:, None] & (torch.arange(6) >= 3), old, new)
 
     @staticmethod
     def _clamp(z: torch.Tensor) -> torch.Tensor:
