@@ -106,6 +106,11 @@ def exported_run(export, run_dir: Path, path: Path, only_manifest: bool) -> tupl
 def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
     """The manifest entry of a langevin run (exported unless ``--only-manifest``)."""
     payload, config, log, last = exported_run(export_langevin, run_dir, out / file, args.only_manifest)
+    if (run_dir / "checkpoint.pt").is_file():  # a run stopped between checkpoints logged steps it did not keep
+        from explorer.generators.payload import read_payload
+
+        last = {**last, "step": read_payload(run_dir / "checkpoint.pt")["step"]}
+        log = [entry for entry in log if entry["step"] <= last["step"]]
     model = payload["model"]
     sampling = json.loads(Path(args.langevin_sampling).read_text()) if args.langevin_sampling else LANGEVIN_SAMPLING
     return {
