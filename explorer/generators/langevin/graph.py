@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .lattice import LatticeMap
-from .wyckoff import positions
+from .lattice import LatticeMap, expected_volume
+from .wyckoff import cell_counts, positions
 
 MAX_IMAGES = 4  # periodic images per axis at most (cells thinner than cutoff / 4 are not resolved further)
 
@@ -70,6 +70,15 @@ class Crystals:
                    torch.tensor(atom_site), torch.tensor(np.concatenate(atom_r), dtype=dtype),
                    torch.tensor(np.concatenate(atom_t), dtype=dtype),
                    torch.tensor(np.concatenate(atom_g), dtype=dtype), torch.tensor(atom_ptr))
+
+    @classmethod
+    def of(cls, units, volumes) -> Crystals:
+        """The batch of asymmetric units or templates (anything with ``spacegroup``, ``numbers``, ``wyckoff``),
+        each lattice's scale the cube root of the volume its atoms are expected to take (``volumes``)."""
+        scale = [expected_volume(cell_counts(u.spacegroup, u.numbers, u.wyckoff), volumes) ** (1 / 3)
+                 for u in units]
+        return cls.build([u.spacegroup for u in units], [u.numbers for u in units], [u.wyckoff for u in units],
+                         scale)
 
     @property
     def n_structures(self) -> int:

@@ -16,9 +16,9 @@ import torch
 
 from ...spacegroups import symbol
 from .graph import Crystals
-from .lattice import FAMILIES, expected_volume, family
+from .lattice import FAMILIES, family
 from .sampler import LangevinScheduler
-from .wyckoff import AsymmetricUnit, positions
+from .wyckoff import AsymmetricUnit, cell_counts
 
 LENGTH_RANGE = (-1.5, 4.0)  # z of the lengths: softplus gives 0.2 .. 4 times the expected length scale
 MIN_HEIGHT2 = 0.45  # flatter cells (LatticeMap.height2; every training cell >= 0.5) keep their previous angles
@@ -44,11 +44,7 @@ class Template:
 
     def counts(self) -> dict[int, int]:
         """Atoms of each element in the conventional cell."""
-        table = positions(self.spacegroup)
-        out: dict[int, int] = {}
-        for z, w in zip(self.numbers, self.wyckoff):
-            out[z] = out.get(z, 0) + table[w].multiplicity
-        return out
+        return cell_counts(self.spacegroup, self.numbers, self.wyckoff)
 
 
 def primitive_structure(unit: AsymmetricUnit):
@@ -85,11 +81,6 @@ class LangevinPipeline:
         self.scheduler = scheduler or LangevinScheduler()
         self.device = torch.device(device)
 
-    def crystals(self, templates: list[Template]) -> Crystals:
-        scale = [expected_volume(t.counts(), self.volumes) ** (1 / 3) for t in templates]
-        return Crystals.build([t.spacegroup for t in templates], [t.numbers for t in templates],
-                              [t.wyckoff for t in templates], scale)
-
     @torch.no_grad()
     def __call__(self, templates: list[Template], generator: torch.Generator | None = None,
                  callback=None) -> list[AsymmetricUnit]:
@@ -99,7 +90,7 @@ class LangevinPipeline:
         scheduler = self.scheduler
         # factories default to the device (the graph is built where the network runs); not needed on the CPU
         with torch.device(self.device) if self.device.type != "cpu" else nullcontext():
-            crystals = self.crystals(templates)
+            crystals = Crystals.of(templates, self.volumes)
             n = len(templates)
             dtype = torch.get_default_dtype()
             free = crystals.lattice.free.to(dtype)

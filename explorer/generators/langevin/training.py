@@ -16,10 +16,10 @@ from ..payload import read_payload
 from ..training import TrainConfig, train_model
 from .dataset import AsymmetricSet
 from .graph import Crystals
-from .lattice import FAMILIES, LatticeMap, expected_volume, family, fit_element_volumes
+from .lattice import FAMILIES, LatticeMap, family, fit_element_volumes
 from .model import ScoreNetwork
 from .noise import SIGMA_LATTICE, SIGMA_POSITIONS, sigmas
-from .wyckoff import SplitPrior, positions
+from .wyckoff import SplitPrior, cell_counts
 
 METHOD = "langevin"
 
@@ -29,9 +29,8 @@ def _atom_counts(data: AsymmetricSet) -> np.ndarray:
     counts = np.zeros((len(data), 119))
     for i in range(len(data)):
         unit = data.unit(i)
-        table = positions(unit.spacegroup)
-        for z, w in zip(unit.numbers, unit.wyckoff):
-            counts[i, z] += table[int(w)].multiplicity
+        for z, n in cell_counts(unit.spacegroup, unit.numbers, unit.wyckoff).items():
+            counts[i, z] = n
     return counts
 
 
@@ -59,19 +58,6 @@ def fit_prior(train: AsymmetricSet) -> dict:
     return {"volumes": volumes.tolist(), **splits.to_json(), "z_mean": z_mean}
 
 
-def crystals_of(units, volumes) -> Crystals:
-    """A :class:`~.graph.Crystals` batch of asymmetric units, lattice scale from ``volumes``."""
-    scale = []
-    for u in units:
-        table = positions(u.spacegroup)
-        counts: dict[int, int] = {}
-        for z, w in zip(u.numbers, u.wyckoff):
-            counts[int(z)] = counts.get(int(z), 0) + table[int(w)].multiplicity
-        scale.append(expected_volume(counts, volumes) ** (1 / 3))
-    return Crystals.build([u.spacegroup for u in units], [u.numbers for u in units], [u.wyckoff for u in units],
-                          scale)
-
-
 class ScoreObjective:
     """sigma^2-weighted denoising score matching of positions (Cartesian, within each Wyckoff position's free
     directions, minimum-image target) and of the lattice latent (free entries), at one random level per
@@ -83,7 +69,7 @@ class ScoreObjective:
 
     def __call__(self, model, index) -> tuple[torch.Tensor, dict]:
         units = [self.data.unit(int(i)) for i in index]
-        crystals = crystals_of(units, self.volumes)
+        crystals = Crystals.of(units, self.volumes)
         dtype = torch.get_default_dtype()
         points = torch.tensor(np.concatenate([u.points for u in units]), dtype=dtype)
         z = crystals.lattice.encode(np.stack([u.parameters for u in units])).to(dtype)

@@ -76,6 +76,15 @@ def positions(spacegroup: int) -> tuple[WyckoffPosition, ...]:
     return tuple(out)
 
 
+def cell_counts(spacegroup: int, numbers, wyckoff) -> dict[int, int]:
+    """Atoms of each element in the conventional cell of sites (atomic numbers, Wyckoff position indices)."""
+    table = positions(spacegroup)
+    out: dict[int, int] = {}
+    for z, w in zip(numbers, wyckoff):
+        out[int(z)] = out.get(int(z), 0) + table[int(w)].multiplicity
+    return out
+
+
 @cache
 def centring(spacegroup: int) -> int:
     """Lattice points per conventional cell (1 for P, 2 for C/I/A, 3 for R in hexagonal axes, 4 for F)."""
