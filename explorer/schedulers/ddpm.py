@@ -50,7 +50,7 @@ class DDPMScheduler:
         return torch.as_tensor(timestep, dtype=torch.float32) / self.num_train_timesteps
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        abar = self.alphas_cumprod.to(x0.device)[timesteps].float().view(-1, 1, 1)
+        abar = self.alphas_cumprod.to(x0.device)[timesteps].float().view(-1, *([1] * (x0.dim() - 1)))
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
     def _alphas(self, t: int):

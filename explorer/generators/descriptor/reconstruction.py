@@ -1,0 +1,225 @@
+"""Structures from StructRepDiff vectors (paper 001, section 4.3 and appendix A.3.5): with the composition, atom
+count and lattice read from the vector, the positions are found by Adam on the L1 distance between the EAD block
+of the trial positions and the target's, inside basin hopping (paper: 6 trials x 7 hops of 300 iterations, a
+random step in [-1, 1] Å per coordinate between hops; a hop is kept only when it lowers the loss). Every trial
+of every structure runs in one batch; the best trial by loss is returned.
+
+Beyond the paper (chosen on validation, README): trials start from random positions no closer than 0.7 x the
+target's shortest distance (not uniform random), each entry of the loss is divided by its spread over
+reference crystals (:func:`entry_scale`; the entries differ by orders of magnitude), a hop's learning rate
+decays by cosine, and structures whose loss is below ``tolerance`` stop hopping.
+
+:meth:`Reconstructor.irun` is a generator that yields a :class:`HopReport` after every hop (progress, cancel);
+:meth:`Reconstructor.run` runs it to the end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pymatgen.core import Lattice, Structure
+
+from ...errors import ExplorerInputError
+from .ead import EAD, EADParams, PairList, neighbour_weights
+from .vector import SKIN
+
+MAX_ATOMS = 60
+DTYPE = torch.float32  # positions to ~1e-5 Å; twice as fast as float64
+
+
+@dataclass
+class HopReport:
+    hop: int  # hops done (1..hops)
+    hops: int
+    loss: np.ndarray  # best loss so far per structure
+
+
+@dataclass
+class Reconstruction:
+    structure: Structure
+    loss: float  # scaled L1 between the EAD blocks of the structure and the target
+
+
+def entry_scale(blocks: np.ndarray, params: EADParams) -> np.ndarray:
+    """(2F + 1,) scale of each EAD-block entry from reference blocks (rows): its standard deviation, at least
+    1e-3 x the mean standard deviation of its angular-momentum block (entries that are zero by symmetry in most
+    crystals must not dominate the loss)."""
+    blocks = np.asarray(blocks, dtype=float)
+    std = blocks.std(0)
+    k, orders = params.n_centres, params.lmax + 1
+    pooled = std[:-1].reshape(2, orders, k)
+    floor = 1e-3 * pooled.mean(axis=(0, 2), keepdims=True) + 1e-12
+    return np.concatenate([np.maximum(pooled, floor).ravel(), [max(std[-1], 0.05)]])
+
+
+def _spread_start(n: int, lattice: np.ndarray, min_distance: float, rng: np.random.Generator) -> np.ndarray:
+    """Fractional positions of ``n`` atoms drawn one by one uniformly, each redrawn (up to 50 times) while it is
+    closer than ``min_distance`` to an earlier one (minimum image)."""
+    out = np.zeros((n, 3))
+    for a in range(n):
+        for _ in range(50):
+            trial = rng.random(3)
+            if a == 0:
+                break
+            delta = out[:a] - trial
+            delta -= np.round(delta)
+            if np.linalg.norm(delta @ lattice, axis=1).min() >= min_distance:
+                break
+        out[a] = trial
+    return out
+
+
+class Reconstructor:
+    """Basin-hopping reconstruction of positions from EAD blocks (see the module docstring)."""
+
+    def __init__(self, params: EADParams | None = None, trials: int = 6, hops: int = 7, iterations: int = 300,
+                 lr: float = 0.05, step: float = 1.0, refresh: int = 10, tolerance: float = 1e-4,
+                 spread: float = 0.7, starts: int = 1, screen: int = 60, threads: int | None = None):
+        if min(trials, hops, iterations) < 1:
+            raise ExplorerInputError("trials, hops and iterations must be >= 1")
+        self.params = params or EADParams()
+        self.ead = EAD(self.params)
+        self.trials, self.hops, self.iterations = int(trials), int(hops), int(iterations)
+        self.lr, self.step, self.refresh = float(lr), float(step), int(refresh)
+        self.tolerance, self.spread, self.threads = float(tolerance), float(spread), threads
+        self.starts, self.screen = max(1, int(starts)), int(screen)
+
+    def _loss(self, cart, inverse, lattice, weights, mask, target, scale, pairs) -> torch.Tensor:
+        frac = torch.einsum("cnk,ckl->cnl", cart, inverse)
+        pooled = self.ead.pooled(frac, lattice, weights, mask, pairs)
+        return ((pooled - target).abs() * scale).sum(1)
+
+    def _optimise(self, cart, lattice, inverse, weights, mask, target, scale, iterations=None):
+        """Adam from Cartesian positions ``cart`` (B, N, 3) for ``iterations`` (default: the hop's); (positions,
+        loss) at the end."""
+        iterations = iterations or self.iterations
+        cart = cart.clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([cart], lr=self.lr)
+        pairs = None
+        for it in range(iterations):
+            if it % self.refresh == 0:
+                with torch.no_grad():  # wrap into the cell, then list the neighbours anew
+                    frac = torch.einsum("cnk,ckl->cnl", cart, inverse) % 1.0
+                    cart.copy_(torch.einsum("cnk,ckl->cnl", frac, lattice))
+                pairs = PairList.build(frac, lattice, mask, self.params.cutoff + SKIN)
+            for group in optimiser.param_groups:
+                group["lr"] = self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * it / iterations)))
+            loss = self._loss(cart, inverse, lattice, weights, mask, target, scale, pairs)
+            optimiser.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            with torch.no_grad():
+                cart.grad.masked_fill_(~mask[..., None], 0.0)
+            optimiser.step()
+        with torch.no_grad():
+            frac = torch.einsum("cnk,ckl->cnl", cart, inverse) % 1.0
+            cart = torch.einsum("cnk,ckl->cnl", frac, lattice)
+            pairs = PairList.build(frac, lattice, mask, self.params.cutoff)
+            loss = self._loss(cart, inverse, lattice, weights, mask, target, scale, pairs)
+        return cart.detach(), loss
+
+    def irun(self, targets, numbers: list, lattices: list, scale, seed: int = 0):
+        """Reconstruct C structures: ``targets`` (C, 2F + 1) EAD blocks, ``numbers`` atomic numbers per structure,
+        ``lattices`` (3 x 3 matrices or pymatgen Lattices), ``scale`` (2F + 1,) the entries' scales
+        (:func:`entry_scale` of reference blocks; the loss is the mean of |difference| / scale). Yields a
+        :class:`HopReport` after each hop and returns (``StopIteration.value``) a list of :class:`Reconstruction`."""
+        targets = torch.as_tensor(np.asarray(targets), dtype=DTYPE)
+        count = len(numbers)
+        if targets.shape != (count, 2 * self.params.size + 1) or len(lattices) != count:
+            raise ExplorerInputError(f"expected {count} EAD blocks of {2 * self.params.size + 1} entries and "
+                                     f"{count} lattices, got {tuple(targets.shape)} and {len(lattices)}")
+        sizes = [len(z) for z in numbers]
+        if min(sizes) < 1 or max(sizes) > MAX_ATOMS:
+            raise ExplorerInputError(f"a structure to reconstruct has 1..{MAX_ATOMS} atoms, got {min(sizes)}.."
+                                     f"{max(sizes)}")
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            scale = torch.as_tensor(np.asarray(scale), dtype=DTYPE)
+            if scale.shape != (targets.shape[1],) or not bool((scale > 0).all()):
+                raise ExplorerInputError(f"the loss scale needs {targets.shape[1]} positive entries")
+            return (yield from self._run(targets, numbers, lattices, 1.0 / scale / len(scale), seed))
+        finally:
+            torch.set_num_threads(previous)
+
+    def _starts(self, numbers, matrices, targets, lattice, inverse, weights, mask, target, scale, rng):
+        """Cartesian starting positions (C x trials, N, 3): ``starts`` spread-out random draws per trial, each
+        optimised for ``screen`` iterations when there is more than one, the best by loss kept."""
+        count, trials, n, k = len(numbers), self.trials, mask.shape[1], self.starts
+        frac = np.zeros((count * trials * k, n, 3))
+        for c, zs in enumerate(numbers):
+            shortest = float(targets[c, -1]) * self.spread
+            for t in range(trials * k):
+                frac[(c * trials * k) + t, : len(zs)] = _spread_start(len(zs), matrices[c], shortest, rng)
+        frac = torch.tensor(frac, dtype=DTYPE)
+        if k == 1:
+            return torch.einsum("cnk,ckl->cnl", frac, lattice)
+
+        def expand(x):
+            return x.repeat_interleave(k, 0)
+
+        big_lattice = expand(lattice)
+        cart = torch.einsum("cnk,ckl->cnl", frac, big_lattice)
+        cart, loss = self._optimise(cart, big_lattice, expand(inverse), expand(weights), expand(mask), expand(target),
+                                    expand(scale), iterations=self.screen)
+        pick = loss.reshape(count * trials, k).argmin(1) + torch.arange(count * trials) * k
+        return cart[pick]
+
+    def _run(self, targets, numbers, lattices, weights_per_entry, seed):
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        count, trials, n = len(numbers), self.trials, max(len(z) for z in numbers)
+        matrices = np.stack([np.asarray(getattr(m, "matrix", m), dtype=float) for m in lattices])
+        lattice = torch.tensor(np.repeat(matrices, trials, 0), dtype=DTYPE)
+        inverse = torch.linalg.inv(lattice)
+        z = torch.zeros(count * trials, n, dtype=torch.long)
+        for c, zs in enumerate(numbers):
+            z[c * trials : (c + 1) * trials, : len(zs)] = torch.tensor(list(zs))
+        mask = z > 0
+        weights = neighbour_weights(z).to(DTYPE)
+        target = targets.repeat_interleave(trials, 0)
+        scale = weights_per_entry.expand_as(target)
+        best = self._starts(numbers, matrices, targets, lattice, inverse, weights, mask, target, scale, rng)
+        best_loss = torch.full((count * trials,), float("inf"), dtype=DTYPE)
+        active = torch.arange(count * trials)
+        for hop in range(self.hops):
+            if len(active):
+                cart = best[active].clone()
+                if hop > 0:
+                    kick = torch.empty_like(cart).uniform_(-self.step, self.step)
+                    cart = cart + kick * mask[active][..., None]
+                moved, loss = self._optimise(cart, lattice[active], inverse[active], weights[active], mask[active],
+                                             target[active], scale[active])
+                better = loss < best_loss[active]
+                best[active[better]] = moved[better]
+                best_loss[active[better]] = loss[better]
+            per_structure = best_loss.reshape(count, trials).min(1).values
+            yield HopReport(hop + 1, self.hops, per_structure.numpy().copy())
+            done = (per_structure < self.tolerance).repeat_interleave(trials)
+            active = torch.nonzero(~done).flatten()
+        out = []
+        losses = best_loss.reshape(count, trials)
+        for c, zs in enumerate(numbers):
+            t = int(losses[c].argmin())
+            frac = (best[c * trials + t, : len(zs)] @ inverse[c * trials + t]).double().numpy() % 1.0
+            structure = Structure(Lattice(matrices[c]), [int(v) for v in zs], frac)
+            out.append(Reconstruction(structure, float(losses[c, t])))
+        return out
+
+    def run(self, targets, numbers: list, lattices: list, scale, seed: int = 0,
+            callback=None) -> list[Reconstruction]:
+        """:meth:`irun` to the end; ``callback(report)`` after each hop (an exception raised by it cancels)."""
+        runner = self.irun(targets, numbers, lattices, scale, seed)
+        while True:
+            try:
+                report = next(runner)
+            except StopIteration as stop:
+                return stop.value
+            if callback is not None:
+                callback(report)
+
+
+__all__ = ["HopReport", "Reconstruction", "Reconstructor"]
