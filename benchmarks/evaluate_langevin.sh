@@ -11,12 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${EXPLORER_DATA_DIR:-../shared/data}/mp_structures.csv.gz"
 export OMP_NUM_THREADS=1
-run() {  # run OUT CMD...: the command's last line, with the command, into benchmarks/results/OUT.json
-  local out="benchmarks/results/$1.json"; shift
-  echo "$*" >&2
-  "$@" | tail -n 1 | python -c "import json,sys; d=json.loads(sys.stdin.read()); d['command']=sys.argv[1]; print(json.dumps(d))" "$*" > "$out"
-  cat "$out"
-}
+source benchmarks/record.sh  # run OUT CMD...: the command's JSON line, with the command, into benchmarks/results/OUT.json
 case "${1:-csp}" in
   csp)
     run generation_langevin_val explorer evaluate generation --csv "$data" --split val --limit 300 --max-atoms 20 --model langevin --seed 0 --workers 1 --json

@@ -30,6 +30,7 @@ from .generators import (
 )
 from .modification import evaluate_modification, modify
 from .prototypes import Prototype, PrototypeLibrary, load_prototype_library
+from .reconstruction import evaluate_reconstruction, reconstruct
 from .representation import CrystalMatrix, decode, encode, symmetrize
 from .screening import ScreenCandidate, ScreenConfig, ScreenResult, iscreen, screen
 
@@ -53,6 +54,7 @@ __all__ = [
     "evaluate_coverage",
     "evaluate_generation",
     "evaluate_modification",
+    "evaluate_reconstruction",
     "generate",
     "generation_request",
     "get_generator",
@@ -61,6 +63,7 @@ __all__ = [
     "load_prototype_library",
     "modify",
     "parse_formula",
+    "reconstruct",
     "screen",
     "symmetrize",
 ]

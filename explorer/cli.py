@@ -79,9 +79,13 @@ def _add_train(sub) -> None:
     train = sub.add_parser("train", help="train a model (never in CI)").add_subparsers(
         dest="task", required=True, parser_class=OneLineParser)
     gen = train.add_parser("generation", parents=[shared], help="train a conditional generation model")
-    gen.add_argument("--family", default="matrix", choices=["matrix", "langevin"],
+    gen.add_argument("--family", default="matrix", choices=["matrix", "langevin", "descriptor"],
                      help="matrix: the 64x3 matrix models (--method, --arch); langevin: the score-based model "
-                          "on asymmetric units (--dim: hidden channels, --depth: interaction blocks)")
+                          "on asymmetric units (--dim: hidden channels, --depth: interaction blocks); descriptor: "
+                          "the StructRepDiff vector DDPM of --dataset (--dim: hidden width, --depth: blocks)")
+    gen.add_argument("--dataset", default="mp", choices=["mp", "perov", "carbon"],
+                     help="descriptor family: mp (mp_structures train, <= 20 atoms), perov (perov_5 train + val), "
+                          "carbon (carbon_24 val)")
     gen.add_argument("--method", default="cfm-uniform", choices=["ddpm", "cfm-normal", "cfm-uniform"])
     gen.add_argument("--arch", default="transformer", choices=["transformer", "unet1d", "unet1d-paper"])
     gen.add_argument("--init-from", default=None, help="warm start from a shipped model name or checkpoint file")
@@ -120,12 +124,25 @@ def _train_langevin(args) -> int:
     return 0
 
 
+def _train_descriptor(args) -> int:
+    from .generators.descriptor.training import METHOD, train_descriptor
+    from .generators.training import TrainConfig
+
+    config = TrainConfig(method=METHOD, model={"hidden": args.dim, "blocks": args.depth},
+                         batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
+                         threads=args.threads, seed=args.seed)
+    print(json.dumps(train_descriptor(config, args.dataset, args.out, directory=args.data_dir)))
+    return 0
+
+
 def cmd_train(args) -> int:
     from .data import load_training_data
     from .generators.matrix.training import TrainConfig, train_generation, train_modification
 
     if getattr(args, "family", "matrix") == "langevin":
         return _train_langevin(args)
+    if getattr(args, "family", "matrix") == "descriptor":
+        return _train_descriptor(args)
 
     config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
@@ -151,12 +168,12 @@ def cmd_models(args) -> int:
     if args.json:
         print(json.dumps(models))
         return 0
-    print(f"{'name':<20} {'family':<8} {'task':<13} {'parameters':>10}  {'val strict/loose':<17} conditions")
+    print(f"{'name':<20} {'family':<10} {'task':<13} {'parameters':>10}  {'val strict/loose':<17} conditions")
     for m in models:
         val = m["metrics"].get("val", {})
         rates = (f"{val['match_rate']:.3f} / {val['match_rate_loose']:.3f}"
                  if "match_rate" in val and "match_rate_loose" in val else "-")
-        print(f"{m['name']:<20} {m['family']:<8} {m['task']:<13} {m['parameters'] or 0:>10,}  {rates:<17} "
+        print(f"{m['name']:<20} {m['family']:<10} {m['task']:<13} {m['parameters'] or 0:>10,}  {rates:<17} "
               f"{', '.join(m['conditions'])}")
     return 0
 
@@ -198,6 +215,72 @@ def _add_modify(sub) -> None:
                           "same potential (default), the M3GNet Eform model, or none")
 
 
+def _reconstruction_options(parser) -> None:
+    parser.add_argument("--trials", type=int, default=None, help="basin-hopping trials per structure (paper: 6)")
+    parser.add_argument("--hops", type=int, default=None, help="hops per trial (paper: 7)")
+    parser.add_argument("--iterations", type=int, default=None, help="Adam iterations per hop (paper: 300)")
+    parser.add_argument("--starts", type=int, default=None,
+                        help="random starts screened per trial (the best one kept; default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _reconstruction_settings(args) -> dict:
+    from .errors import ExplorerInputError
+
+    settings = {k: getattr(args, k) for k in ("trials", "hops", "iterations", "starts")
+                if getattr(args, k) is not None}
+    if any(v < 1 for v in settings.values()):
+        raise ExplorerInputError("--trials, --hops, --iterations and --starts must be >= 1")
+    return settings
+
+
+def _add_reconstruct(sub) -> None:
+    rec = sub.add_parser("reconstruct", parents=[_parent(_reconstruction_options)],
+                         help="positions from a StructRepDiff vector (of a structure file or a vector file)")
+    source = rec.add_mutually_exclusive_group(required=True)
+    source.add_argument("--structure", help="structure file (CIF, POSCAR, ...): reconstructed from its own vector")
+    source.add_argument("--vector", help="vector file (.npy, .json list or plain numbers) of --model's layout")
+    rec.add_argument("--model", default=None, help="descriptor model (default descriptor-mp): EAD parameters, loss "
+                     "scales, the layout of --vector")
+    rec.add_argument("--out", required=True, help="output structure file (.cif or POSCAR/.vasp)")
+    rec.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    rec.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+
+
+def cmd_reconstruct(args) -> int:
+    import torch
+
+    from .errors import ExplorerInputError
+    from .fileio import atomic_write_text
+    from .reconstruction import read_vector, reconstruct
+    from .structure_io import read_structure, structure_text
+
+    if args.threads < 1:
+        raise ExplorerInputError("--threads must be >= 1")
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    fmt = "cif" if out.suffix.lower() == ".cif" else "poscar"
+    structure = read_structure(args.structure) if args.structure else None
+    vector = read_vector(args.vector) if args.vector else None
+
+    def report(hop):
+        print(f"hop {hop.hop}/{hop.hops}: loss {float(hop.loss.min()):.2e}", file=sys.stderr, flush=True)
+
+    result, loss = reconstruct(structure, vector, model=args.model, seed=args.seed, callback=report,
+                               **_reconstruction_settings(args))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, structure_text(result, fmt))
+    summary = {"out": str(out), "formula": result.composition.reduced_formula, "atoms": len(result),
+               "loss": round(loss, 6)}
+    if structure is not None:
+        from .evaluation import match_pair
+
+        strict, loose, rms = match_pair((result.as_dict(), structure.as_dict()))
+        summary.update({"match": loose, "match_strict": strict, "rms": rms})
+    print(json.dumps(summary) if args.json else f"wrote {out} (loss {loss:.2e})")
+    return 0
+
+
 def _add_evaluate(sub) -> None:
     evaluate = sub.add_parser("evaluate", help="measure a registered model").add_subparsers(
         dest="task", required=True, parser_class=OneLineParser)
@@ -229,6 +312,12 @@ def _add_evaluate(sub) -> None:
     fid.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
     fid.add_argument("--relax-steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
     fid.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
+    rec = evaluate.add_parser("reconstruction", parents=[csv, _parent(_reconstruction_options)],
+                              help="StructRepDiff reconstruction of the CSV's rows from their own descriptors "
+                                   "(paper 001, Table 1): match rate, RMSE, seconds per structure")
+    rec.add_argument("--max-atoms", type=int, default=20, help="only rows with at most this many atoms (default 20)")
+    rec.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
+    rec.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     cov = evaluate.add_parser("coverage", parents=[csv, sampling],
                               help="COV-R / COV-P / FD-CrystalNN / validity of --n samples against the CSV's rows")
     cov.add_argument("--n", type=int, default=1000, help="structures to generate (default 1000)")
@@ -240,6 +329,8 @@ def _add_evaluate(sub) -> None:
     cov.add_argument("--struct-cutoff", type=float, default=0.6, help="structure-fingerprint threshold (0.6)")
     cov.add_argument("--comp-cutoff", type=float, default=12.0, help="composition-fingerprint threshold (12)")
     cov.add_argument("--workers", type=int, default=None, help="processes for the fingerprints (default: all)")
+    cov.add_argument("--unconditional", action="store_true",
+                     help="sample without conditions (models that need none, e.g. the descriptor family)")
 
 
 def cmd_evaluate_fidelity(args) -> int:
@@ -388,6 +479,21 @@ def cmd_evaluate(args) -> int:
 
     if args.task == "fidelity":
         return cmd_evaluate_fidelity(args)
+    if args.task == "reconstruction":
+        import torch
+
+        from .errors import ExplorerInputError
+        from .reconstruction import evaluate_reconstruction
+
+        if args.threads < 1:
+            raise ExplorerInputError("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+        metrics = evaluate_reconstruction(args.csv, split=args.split, limit=args.limit, max_atoms=args.max_atoms,
+                                          seed=args.seed, workers=args.workers,
+                                          callback=_progress_bar("reconstructing", 0),
+                                          **_reconstruction_settings(args))
+        print(json.dumps(metrics))
+        return 0
     if args.task == "coverage":
         from .coverage import evaluate_coverage
         from .errors import ExplorerInputError
@@ -398,7 +504,8 @@ def cmd_evaluate(args) -> int:
                                     conditions_split=args.conditions_split, limit=args.limit, steps=args.steps,
                                     seed=args.seed, device=args.device, workers=args.workers,
                                     struct_cutoff=args.struct_cutoff, comp_cutoff=args.comp_cutoff,
-                                    training_structures=args.training_structures)
+                                    training_structures=args.training_structures,
+                                    unconditional=args.unconditional)
         print(json.dumps(metrics))
         return 0
     if args.task == "modification":
@@ -755,6 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_modify(sub)
     _add_evaluate(sub)
+    _add_reconstruct(sub)
     _add_train(sub)
     _add_relax(sub)
     _add_hull(sub)
@@ -797,8 +905,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"app": cmd_app, "models": cmd_models, "generate": cmd_generate, "modify": cmd_modify,
-                "evaluate": cmd_evaluate, "train": cmd_train, "relax": cmd_relax, "hull": cmd_hull,
-                "screen": cmd_screen}
+                "evaluate": cmd_evaluate, "train": cmd_train, "reconstruct": cmd_reconstruct, "relax": cmd_relax,
+                "hull": cmd_hull, "screen": cmd_screen}
     try:
         return handlers[args.command](args)
     except ExplorerInputError as exc:

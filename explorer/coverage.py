@@ -247,16 +247,21 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
                       max_atoms: int | None = 20, conditions_split: str = "train", limit: int | None = None,
                       steps: int | None = None, seed: int = 0, device: str = "auto", workers: int | None = None,
                       struct_cutoff: float = STRUCT_CUTOFF, comp_cutoff: float = COMP_CUTOFF,
-                      training_structures: bool = False, batch_size: int = 64) -> dict:
+                      training_structures: bool = False, batch_size: int = 64,
+                      unconditional: bool = False) -> dict:
     """Coverage metrics of ``n`` structures of a registered model against the ``split`` rows of ``csv_path``.
 
     Every family here needs a formula and a space group: the conditions are those of ``n`` random rows
     (seeded) of ``conditions_split`` of the same file (default the train split, whose formulas the reference
     split never shares), with the row's formation energy for models that take one. ``training_structures``:
-    the sanity row — those ``n`` rows' own structures instead of samples."""
+    the sanity row — those ``n`` rows' own structures instead of samples. ``unconditional``: ``n`` samples
+    without any condition (models that need none, as the descriptor family — the papers' setting); a model that
+    does not take a space group gets the rows' formulas only."""
     started = time.time()
-    rows = read_structure_rows(csv_path, conditions_split, max_atoms, n, shuffle_seed=seed)
-    if len(rows) < n:
+    if unconditional and training_structures:
+        raise ExplorerInputError("--unconditional samples a model; --training-structures uses no model")
+    rows = [] if unconditional else read_structure_rows(csv_path, conditions_split, max_atoms, n, shuffle_seed=seed)
+    if not unconditional and len(rows) < n:
         raise ExplorerInputError(f"only {len(rows)} usable {conditions_split} rows for {n} conditions")
     if training_structures:
         generated, name = [r.structure for r in rows], f"{conditions_split}-structures"
@@ -265,16 +270,22 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
 
         generator = get_generator(model, task="generation")
         takes_energy = "energy" in generator.conditions
-        requests = [GenerationRequest(species=tuple(r.species), spacegroup=r.spacegroup,
-                                      energy=r.energy if takes_energy else None) for r in rows]
+        takes_spacegroup = "spacegroup" in generator.conditions
+        if unconditional:
+            requests = [GenerationRequest() for _ in range(n)]
+        else:
+            requests = [GenerationRequest(species=tuple(r.species),
+                                          spacegroup=r.spacegroup if takes_spacegroup else None,
+                                          energy=r.energy if takes_energy else None) for r in rows]
         generator.check(requests[0])
         generated = generator.sample_structures(requests, steps=steps, seed=seed, device=device,
                                                 batch_size=batch_size)
-        name = generator.name
+        name = generator.name + (" (unconditional)" if unconditional else "")
     sampled = time.time()
     reference = reference_fingerprints(csv_path, split, max_atoms, limit, workers)
     metrics = coverage_metrics(fingerprints(generated, workers), reference, struct_cutoff, comp_cutoff)
-    return {**metrics, "model": name, "split": split, "conditions_split": conditions_split, "max_atoms": max_atoms,
+    return {**metrics, "model": name, "split": split,
+            "conditions_split": None if unconditional else conditions_split, "max_atoms": max_atoms,
             "seed": seed, "sampling_seconds": round(sampled - started, 1), "seconds": round(time.time() - started, 1)}
 
 

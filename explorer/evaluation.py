@@ -111,11 +111,13 @@ def evaluation_conditions(csv_path, limit: int | None = None, max_atoms: int | N
 
 def evaluation_requests(species, spacegroups, energies, generator=None) -> list:
     """One :class:`~explorer.generators.GenerationRequest` per evaluation row; with ``generator``, only the
-    conditions it takes (a model without an energy condition gets no target energy)."""
+    conditions it takes (a model without an energy or space-group condition gets no target energy or group; its
+    samples are still scored against the row's group)."""
     from .generators import GenerationRequest
 
     takes_energy = generator is None or "energy" in generator.conditions
-    return [GenerationRequest(species=tuple(int(z) for z in zs), spacegroup=int(sg),
+    takes_spacegroup = generator is None or "spacegroup" in generator.conditions
+    return [GenerationRequest(species=tuple(int(z) for z in zs), spacegroup=int(sg) if takes_spacegroup else None,
                               energy=float(e) if takes_energy else None)
             for zs, sg, e in zip(species, spacegroups, energies)]
 

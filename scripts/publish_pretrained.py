@@ -36,8 +36,19 @@ MODELS = {
     "mod-cfm": ("mod-cfm-transformer", "mod_cfm_transformer.pt", "euler"),
     "mod-palette-cfm": ("mod-palette-cfm-transformer", "mod_palette_cfm_transformer.pt", "euler"),
     "langevin": ("langevin", "langevin_dimenetpp.pt", "langevin"),
+    "descriptor-mp": ("descriptor-mp", "descriptor_mp.pt", "ddpm"),
+    "descriptor-perov": ("descriptor-perov", "descriptor_perov.pt", "ddpm"),
+    "descriptor-carbon": ("descriptor-carbon", "descriptor_carbon.pt", "ddpm"),
 }
-FAMILIES = {"langevin": "langevin"}  # model name -> family (others: matrix)
+FAMILIES = {"langevin": "langevin", "descriptor-mp": "descriptor", "descriptor-perov": "descriptor",
+            "descriptor-carbon": "descriptor"}  # model name -> family (others: matrix)
+DESCRIPTOR_DATA = {
+    "mp": "mp_structures, split == train, <= 20 atoms (Niggli cells)",
+    "perov": "perov_5, train + val parts (only 975 of Perov-5's train rows are here)",
+    "carbon": "carbon_24, val part (only Carbon-24's val and test parts are here)",
+}
+DESCRIPTOR_SAMPLING = {"default_steps": 1000, "reconstruction": {"trials": 6, "hops": 4, "iterations": 150,
+                                                                 "starts": 8}}
 LANGEVIN_SAMPLING = {"default_steps": 200, "sampler_options": {"gamma_positions": 0.8, "gamma_lattice": 0.8,
                                                                "temperature_lattice": 0.15, "steps_per_level": 10}}
 MODIFICATION_METHODS = ("regression", "palette", "cfm", "palette-cfm")
@@ -81,7 +92,7 @@ def _results(results: Path, name: str, task: str) -> dict:
         path = results / f"{task}_{name}_{split}.json"
         if path.is_file():
             metrics[split] = json.loads(path.read_text())
-    for kind in ("coverage",):
+    for kind in ("coverage", "reconstruction"):
         path = results / f"{kind}_{name}_test.json"
         if path.is_file():
             metrics[f"{kind}_test"] = json.loads(path.read_text())
@@ -131,6 +142,31 @@ def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path
     }
 
 
+def descriptor_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
+    """The manifest entry of a descriptor (StructRepDiff) run (exported unless ``--only-manifest``)."""
+    from explorer.generators.descriptor.training import export_descriptor
+
+    payload, config, log, last = exported_run(export_descriptor, run_dir, out / file, args.only_manifest)
+    dataset, model = payload["dataset"], payload["model"]
+    sampling = json.loads(Path(args.descriptor_sampling).read_text()) if args.descriptor_sampling \
+        else DESCRIPTOR_SAMPLING
+    return {
+        "name": name, "family": "descriptor", "task": "generation", "file": file, "method": payload["method"],
+        "sampler": "ddpm", **sampling, "model": model, "dataset": dataset,
+        "parameters": sum(v.numel() for v in payload["state_dict"].values()),
+        "elements": len(payload["layout"]["elements"]), "data": DESCRIPTOR_DATA[dataset],
+        "command": (f"explorer train generation --family descriptor --dataset {dataset} --dim {model['hidden']} "
+                    f"--depth {model['blocks']} --batch-size {config['batch_size']} --lr {config['lr']} "
+                    f"--max-steps {config['max_steps']} --threads {config['threads']} --out runs/{run_dir.name}"),
+        "steps": last["step"],
+        "wall_time_s": round(max(entry.get("elapsed", 0) for entry in log)),
+        "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
+        "val_loss": next((e["val_loss"] for e in reversed(log) if "val_loss" in e), None),
+        "metrics": _results(results, name, "generation"),
+        "sha256": file_sha256(out / file),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="runs")
@@ -145,6 +181,8 @@ def main() -> None:
                         help="a remark recorded with a model (e.g. which checkpoint of the run was chosen)")
     parser.add_argument("--langevin-sampling", default=None,
                         help="JSON file with default_steps and sampler_options of the langevin model")
+    parser.add_argument("--descriptor-sampling", default=None,
+                        help="JSON file with default_steps and reconstruction settings of the descriptor models")
     parser.add_argument("--device-note", default="4-7 training runs and other work shared the 2 cores",
                         help="how the machine was shared during training (recorded in the manifest)")
     args = parser.parse_args()
@@ -165,8 +203,9 @@ def main() -> None:
         run_dir = runs / run
         if not (run_dir / "checkpoint.pt").is_file() and not (out / file).is_file():
             continue
-        if FAMILIES.get(name) == "langevin":
-            entries.append(langevin_entry(name, run_dir, file, out, results, args))
+        if FAMILIES.get(name) in ("langevin", "descriptor"):
+            build = langevin_entry if FAMILIES[name] == "langevin" else descriptor_entry
+            entries.append(build(name, run_dir, file, out, results, args))
             if name in notes:
                 entries[-1]["note"] = notes[name]
             continue

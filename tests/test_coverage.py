@@ -45,3 +45,13 @@ def test_sanity_row_on_a_tiny_file(tiny_csv):
     assert metrics["cov_r"] == 1.0 and metrics["cov_p"] == 1.0 and metrics["model"] == "train-structures"
     with pytest.raises(ExplorerInputError, match="only 4 usable train rows for 50 conditions"):
         evaluate_coverage(tiny_csv, n=50, split="train", training_structures=True, workers=1)
+
+
+def test_unconditional_and_training_structures_exclude_each_other(tiny_csv):
+    import pytest
+
+    from explorer.coverage import evaluate_coverage
+    from explorer.errors import ExplorerInputError
+
+    with pytest.raises(ExplorerInputError, match="--unconditional samples a model"):
+        evaluate_coverage(tiny_csv, n=2, unconditional=True, training_structures=True)

@@ -80,3 +80,12 @@ def test_evaluate_only_the_rows_without_a_prototype(tiny_data_dir):
     metrics = evaluate_generation(csv, split="train", model="cfm-uniform", steps=2, workers=1, no_prototype_rows=True)
     assert metrics["no_prototype_rows"] and metrics["rows_read"] == 3 and metrics["n"] == 2  # Si, CsCl
     assert "spacegroup_rate" in metrics
+
+
+def test_requests_drop_the_space_group_for_models_that_do_not_take_it():
+    from explorer.evaluation import evaluation_requests
+    from explorer.generators import get_generator
+
+    requests = evaluation_requests([[11, 17]], [225], [-2.0], get_generator("descriptor-mp"))
+    assert requests[0].spacegroup is None and requests[0].energy is None and requests[0].species == (11, 17)
+    assert evaluation_requests([[11, 17]], [225], [-2.0], get_generator("langevin"))[0].spacegroup == 225

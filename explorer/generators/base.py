@@ -145,3 +145,17 @@ class Generator(ABC):
     def steps_used(self, steps: int | None) -> int:
         """The sampler steps a call with ``steps`` runs (None: :attr:`default_steps`)."""
         return int(steps or self.default_steps)
+
+
+def class_lookup(family: str, classes: dict):
+    """A family's ``generator_class(task)``: the :class:`Generator` subclass of ``classes`` for ``task`` (one-line
+    error for a task the family has no models of)."""
+
+    def generator_class(task: str):
+        """The :class:`~explorer.generators.base.Generator` subclass of this family for ``task``."""
+        if task not in classes:
+            raise ExplorerInputError(f"the {family} family has no {task} models")
+        return classes[task]
+
+    return generator_class
+

@@ -133,3 +133,17 @@ def train_model(config: TrainConfig, model: torch.nn.Module, objective, epoch_ba
     if bar is not None:
         bar.close()
     return {"steps": step, "wall_time_s": round(elapsed, 1), "val_loss": val_loss}
+
+
+def ema_weights(run_dir: str | Path, half: bool = True) -> tuple[dict, dict]:
+    """(checkpoint state, its EMA weights — fp16 when ``half``) of a run directory: what an export ships."""
+    state = read_payload(Path(run_dir) / "checkpoint.pt")
+    return state, {k: (v.half() if half and v.is_floating_point() else v) for k, v in state["ema"].items()}
+
+
+def fit_summary(summary: dict, config: TrainConfig, train_size: int) -> dict:
+    """``summary`` of :func:`train_model` with the epochs over ``train_size`` examples and that size."""
+    summary["epochs"] = round(summary["steps"] * config.batch_size / max(1, train_size), 2)
+    summary["train_size"] = train_size
+    return summary
+

@@ -254,9 +254,17 @@ class GeneratePanel(pn.viewable.Viewer):
         arch = info.info.get("model", {}).get("arch", "DimeNet++" if info.family == "langevin" else "")
         epochs = info.info.get("epochs")
         takes_energy = "energy" in info.conditions
+        takes_spacegroup = "spacegroup" in info.conditions
         self.energy_slider.disabled = self.energy_input.disabled = not takes_energy
-        unused = "" if takes_energy else " · the target energy is not used by this model (formula and space group " \
-                                         "only; every sample has the space group by construction)"
+        self.spacegroup_select.select.disabled = self.spacegroup_select.all_groups.disabled = not takes_spacegroup
+        if not takes_spacegroup:
+            unused = " · the space group and the target energy are not used by this model (formula only; the " \
+                     "detected space group of each candidate is shown)"
+        elif not takes_energy:
+            unused = " · the target energy is not used by this model (formula and space group only; every sample " \
+                     "has the space group by construction)"
+        else:
+            unused = ""
         self.model_info.object = message("info", f"{info.family} family · {info.method} · {arch}"
                                                  + (f" · {epochs} epochs" if epochs is not None else "") + unused)
         default_steps = int(info.info.get("default_steps", 100))
@@ -269,8 +277,10 @@ class GeneratePanel(pn.viewable.Viewer):
     def request(self) -> dict:
         """The checked arguments of ``explorer.generate`` (one-line errors)."""
         parse_formula(self.formula)
-        takes_energy = "energy" in model_info(self.model).conditions
-        return {"formula": self.formula, "spacegroup": check_spacegroup(self.spacegroup),
+        conditions = model_info(self.model).conditions
+        takes_energy = "energy" in conditions
+        spacegroup = check_spacegroup(self.spacegroup) if "spacegroup" in conditions else None
+        return {"formula": self.formula, "spacegroup": spacegroup,
                 "energy": check_energy(self.energy) if takes_energy else None, "n": int(self.n), "model": self.model,
                 "steps": int(self.steps),
                 "seed": int(self.seed), "draws": int(self.draws), "snap": bool(self.snap),

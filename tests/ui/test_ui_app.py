@@ -259,3 +259,19 @@ def test_app_with_the_langevin_model(app):
     assert all(c.spacegroup_detected == 191 for c in app.candidates)  # by construction
     generation.model = "cfm-normal"
     assert not generation.energy_slider.disabled and generation.request()["energy"] == generation.energy
+
+
+def test_app_with_a_descriptor_model(app):
+    generation = app.generation
+    assert "descriptor-perov" in generation.model_select.options.values()
+    generation.model = "descriptor-perov"
+    assert generation.spacegroup_select.select.disabled and generation.energy_slider.disabled
+    assert "space group and the target energy are not used" in generation.model_info.object
+    generation.formula = "SrTiO3"
+    assert generation.request()["spacegroup"] is None and generation.request()["energy"] is None
+    assert app.generate()
+    app.wait("generate", timeout=300)
+    assert len(app.candidates) == 2 and all(c.model == "descriptor-perov" for c in app.candidates)
+    assert all(c.formula == "SrTiO3" for c in app.candidates)
+    generation.model = "cfm-normal"
+    assert not generation.spacegroup_select.select.disabled and generation.request()["spacegroup"] == 191

@@ -1,4 +1,4 @@
-"""The descriptor family (paper 001, StructRepDiff) — in progress, not registered yet (no manifest entry): a
+"""The descriptor family (paper 001, StructRepDiff): a
 crystal as an invariant vector (pooled embedded-atom density, shortest distance, composition, atom count,
 lattice), a DDPM over the vectors and a basin-hopping reconstruction of positions from a vector.
 
@@ -11,4 +11,12 @@ lattice), a DDPM over the vectors and a basin-hopping reconstruction of position
 | model          | the residual-MLP denoiser                                               |
 | pipeline       | network space and the DDPM loop with inpainting of known entries       |
 | training       | DDPM training in the shared loop, export                                |
+| generator      | :class:`DescriptorGenerator` (the interface)                            |
 """
+
+from ..base import class_lookup
+from .generator import DescriptorGenerator
+
+generator_class = class_lookup("descriptor", {"generation": DescriptorGenerator})
+
+__all__ = ["DescriptorGenerator", "generator_class"]

@@ -30,14 +30,14 @@ class DatasetSpec:
     train_splits: tuple[str, ...]
     test_split: str
     max_atoms: int
-    struct_cutoff: float  # CDVAE's coverage thresholds for this dataset
+    struct_cutoff: float  # CDVAE's coverage thresholds for this dataset (its COV_Cutoffs)
     comp_cutoff: float
 
 
 DATASETS = {
-    "mp": DatasetSpec("mp_structures.csv.gz", ("train",), "test", 20, 0.6, 12.0),
-    "perov": DatasetSpec("perov_5.csv.gz", ("train", "val"), "test", 20, 0.8, 6.0),
-    "carbon": DatasetSpec("carbon_24.csv.gz", ("val",), "test", 24, 1.0, 4.0),
+    "mp": DatasetSpec("mp_structures.csv.gz", ("train",), "test", 20, 0.4, 10.0),
+    "perov": DatasetSpec("perov_5.csv.gz", ("train", "val"), "test", 20, 0.2, 4.0),
+    "carbon": DatasetSpec("carbon_24.csv.gz", ("val",), "test", 24, 0.2, 4.0),
 }
 
 

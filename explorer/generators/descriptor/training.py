@@ -13,9 +13,8 @@ import torch
 
 from ...fileio import atomic_write_text
 from ...schedulers import DDPMScheduler
-from ..payload import read_payload
-from ..training import TrainConfig, train_model
-from .dataset import default_layout, load_vectors
+from ..training import TrainConfig, ema_weights, fit_summary, train_model
+from .dataset import dataset_spec, default_layout, load_vectors
 from .model import VectorDenoiser
 from .pipeline import VectorTransform
 from .reconstruction import entry_scale
@@ -83,21 +82,19 @@ def train_descriptor(config: TrainConfig, dataset: str, out_dir: str | Path, dir
         torch.random.set_rng_state(state)
         return loss
 
-    summary = train_model(config, model, objective, epoch_batches, validate, out_dir, progress)
-    summary["epochs"] = round(summary["steps"] * config.batch_size / max(1, len(train)), 2)
-    summary["train_size"] = len(train)
-    return summary
+    return fit_summary(train_model(config, model, objective, epoch_batches, validate, out_dir, progress), config,
+                       len(train))
 
 
 def export_descriptor(run_dir: str | Path, out_path: str | Path) -> dict:
     """The EMA weights (fp16) with network config, layout, transform and scale, as one small inference file."""
     run_dir = Path(run_dir)
-    state = read_payload(run_dir / "checkpoint.pt")
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["ema"].items()}
+    state, weights = ema_weights(run_dir)
     layout = json.loads((run_dir / "layout.json").read_text())
     payload = {"family": "descriptor", "method": METHOD, "model": state["config"]["model"], "state_dict": weights,
                "layout": layout, "transform": json.loads((run_dir / "transform.json").read_text()),
-               "scale": json.loads((run_dir / "scale.json").read_text()), "dataset": layout.get("dataset")}
+               "scale": json.loads((run_dir / "scale.json").read_text()), "dataset": layout.get("dataset"),
+               "max_atoms": dataset_spec(layout["dataset"]).max_atoms if layout.get("dataset") else 20}
     torch.save(payload, out_path)
     return payload
 

@@ -17,18 +17,9 @@ network on the space-group multigraph. Every sample has the requested space grou
 | generator  | :class:`LangevinGenerator` (the interface)                                    |
 """
 
+from ..base import class_lookup
 from .generator import LangevinGenerator
 
-CLASSES = {"generation": LangevinGenerator}
-
-
-def generator_class(task: str):
-    """The :class:`~explorer.generators.base.Generator` subclass of this family for ``task``."""
-    if task not in CLASSES:
-        from ...errors import ExplorerInputError
-
-        raise ExplorerInputError(f"the langevin family has no {task} models")
-    return CLASSES[task]
-
+generator_class = class_lookup("langevin", {"generation": LangevinGenerator})
 
 __all__ = ["LangevinGenerator", "generator_class"]

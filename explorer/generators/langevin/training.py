@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from ...fileio import atomic_write_text
-from ..payload import read_payload
-from ..training import TrainConfig, train_model
+from ..training import TrainConfig, ema_weights, fit_summary, train_model
 from .dataset import AsymmetricSet
 from .graph import Crystals
 from .lattice import FAMILIES, LatticeMap, family, fit_element_volumes
@@ -131,17 +130,14 @@ def train_langevin(config: TrainConfig, train: AsymmetricSet, val: AsymmetricSet
         torch.random.set_rng_state(state)
         return float(np.mean(losses)) if losses else float("nan")
 
-    summary = train_model(config, model, objective, epoch_batches, validate, out_dir, progress)
-    summary["epochs"] = round(summary["steps"] * config.batch_size / max(1, len(train)), 2)
-    summary["train_size"] = len(train)
-    return summary
+    return fit_summary(train_model(config, model, objective, epoch_batches, validate, out_dir, progress), config,
+                       len(train))
 
 
 def export_langevin(run_dir: str | Path, out_path: str | Path) -> dict:
     """The EMA weights of a run (fp16) with its network config and prior, as one small inference file."""
     run_dir = Path(run_dir)
-    state = read_payload(run_dir / "checkpoint.pt")
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in state["ema"].items()}
+    state, weights = ema_weights(run_dir)
     payload = {"family": "langevin", "method": METHOD, "model": state["config"]["model"], "state_dict": weights,
                "prior": json.loads((run_dir / "prior.json").read_text())}
     torch.save(payload, out_path)

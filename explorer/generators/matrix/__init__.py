@@ -14,14 +14,9 @@ structure as a further condition.
 | checkpoints     | safe loading of shipped checkpoints                                 |
 """
 
+from ..base import class_lookup
 from .generator import MatrixGenerator, MatrixModifier
 
-CLASSES = {"generation": MatrixGenerator, "modification": MatrixModifier}
-
-
-def generator_class(task: str):
-    """The :class:`~explorer.generators.base.Generator` subclass of this family for ``task``."""
-    return CLASSES[task]
-
+generator_class = class_lookup("matrix", {"generation": MatrixGenerator, "modification": MatrixModifier})
 
 __all__ = ["MatrixGenerator", "MatrixModifier", "generator_class"]

@@ -12,7 +12,7 @@ import torch
 
 from ...data import ProcessedSet
 from ...models import build_model, make_conditions
-from ..training import TrainConfig, train_model
+from ..training import TrainConfig, ema_weights, train_model
 from .checkpoints import read_payload
 from .objectives import Objective
 
@@ -173,8 +173,7 @@ def _initial_model(config: TrainConfig) -> torch.nn.Module:
 
 def export_checkpoint(run_dir: str | Path, out_path: str | Path, half: bool = True) -> dict:
     """Write the EMA weights of a run as a small inference checkpoint (fp16 by default)."""
-    state = read_payload(Path(run_dir) / "checkpoint.pt")
-    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in state["ema"].items()}
+    state, weights = ema_weights(run_dir, half)
     payload = {"model": state["config"]["model"], "method": state["config"]["method"], "state_dict": weights}
     torch.save(payload, out_path)
     return payload

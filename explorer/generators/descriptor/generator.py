@@ -1,0 +1,145 @@
+"""The descriptor family behind the :class:`~explorer.generators.base.Generator` interface: a DDPM samples
+StructRepDiff vectors (the composition and atom count fixed to a requested formula by inpainting, or free), each
+vector is decoded into its cell contents and lattice, and basin hopping reconstructs the positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from pymatgen.core import Lattice
+
+from ...devices import resolve_device
+from ...errors import ExplorerInputError
+from ..base import GenerationRequest, Generator
+from ..payload import read_payload
+from ..registry import checkpoint_path
+from .model import VectorDenoiser
+from .pipeline import VectorPipeline, VectorTransform
+from .reconstruction import Reconstructor
+from .training import TIMESTEPS, make_scheduler
+from .vector import Layout
+
+RECONSTRUCTION = {"trials": 6, "hops": 7, "iterations": 300}  # the paper's; a manifest entry may set its own
+
+
+def load_descriptor(path: str | Path) -> dict:
+    """{network (float32, eval), layout, transform, scale, max_atoms} of a descriptor inference checkpoint."""
+    payload = read_payload(path)
+    if payload.get("family") != "descriptor" or not {"model", "state_dict", "layout"} <= set(payload):
+        raise ExplorerInputError(f"checkpoint {Path(path).name} is not a descriptor inference checkpoint")
+    layout = Layout.from_json(payload["layout"])
+    network = VectorDenoiser(layout.size, **payload["model"])
+    network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    return {"network": network.eval(), "layout": layout,
+            "transform": VectorTransform.from_json(layout, payload["transform"]),
+            "scale": np.asarray(payload["scale"], dtype=float), "max_atoms": int(payload.get("max_atoms", 20)),
+            "dataset": payload.get("dataset")}
+
+
+def cell_lattice(parameters) -> Lattice:
+    """A lattice from (a, b, c, α, β, γ); angles that cannot close a cell are replaced by 90°."""
+    a, b, c, alpha, beta, gamma = (float(v) for v in parameters)
+    cosines = np.cos(np.radians([alpha, beta, gamma]))
+    volume_term = 1 - (cosines**2).sum() + 2 * cosines.prod()
+    if not volume_term > 1e-3:
+        alpha = beta = gamma = 90.0
+    return Lattice.from_parameters(a, b, c, alpha, beta, gamma)
+
+
+class DescriptorGenerator(Generator):
+    """StructRepDiff (paper 001): vector DDPM + basin-hopping reconstruction. Takes a formula (the cell
+    contents, fixed during sampling) or nothing (unconditional); the space group is not a condition of this
+    family. ``steps``: DDPM steps (of the 2000 it was trained with)."""
+
+    family = "descriptor"
+    task = "generation"
+    conditions = frozenset({"formula"})
+    required = frozenset()
+
+    def __init__(self, info, directory: Path):
+        super().__init__(info)
+        self.directory = Path(directory)
+        self._loaded = None
+
+    @property
+    def loaded(self) -> dict:
+        if self._loaded is None:
+            self._loaded = load_descriptor(checkpoint_path(self.info, self.directory))
+        return self._loaded
+
+    @property
+    def layout(self) -> Layout:
+        return self.loaded["layout"]
+
+    @property
+    def default_steps(self) -> int:
+        return int(self.info.info.get("default_steps", 1000))
+
+    def steps_used(self, steps: int | None) -> int:
+        steps = int(steps or self.default_steps)
+        if not 1 <= steps <= TIMESTEPS:
+            raise ExplorerInputError(f"steps must be in 1..{TIMESTEPS} for the descriptor models, got {steps}")
+        return steps
+
+    def reconstructor(self, **options) -> Reconstructor:
+        """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``."""
+        settings = {**RECONSTRUCTION, **self.info.info.get("reconstruction", {}), **options}
+        return Reconstructor(self.layout.params, **settings)
+
+    def check(self, request: GenerationRequest, sites: bool = True) -> None:
+        super().check(request, sites=False)
+        if request.species:
+            self.layout.check_elements(request.species)
+            limit = self.loaded["max_atoms"]
+            if len(request.species) > limit:
+                raise ExplorerInputError(f"model {self.name!r} was trained on cells of at most {limit} atoms; "
+                                         f"this formula's cell has {len(request.species)}")
+
+    def vectors(self, requests: list[GenerationRequest], steps: int | None = None, generator=None,
+                device="auto", callback=None) -> np.ndarray:
+        """(len(requests), D) sampled vectors, the composition and atom count of requests with a formula fixed."""
+        layout, loaded = self.layout, self.loaded
+        scheduler = make_scheduler()
+        scheduler.set_timesteps(self.steps_used(steps))
+        device = resolve_device(device)
+        known = np.zeros((len(requests), layout.size))
+        mask = np.zeros((len(requests), layout.size), dtype=bool)
+        for i, request in enumerate(requests):
+            if request.species:
+                known[i, layout.n_ead :] = layout.header(request.species, np.zeros(6))
+                mask[i, layout.composition] = True
+                mask[i, layout.atoms] = True
+        pipeline = VectorPipeline(loaded["network"].to(device), loaded["transform"], scheduler, device)
+        return pipeline(len(requests), known, mask, generator=generator, callback=callback)
+
+    def sample_structures(self, requests: list[GenerationRequest], steps: int | None = None, seed: int = 0,
+                          device: str = "auto", callback=None, batch_size: int = 64, reconstruction=None) -> list:
+        """Structures in request order (Niggli-reduced cells), ``batch_size`` requests a batch. ``callback(done,
+        total)`` counts DDPM steps and reconstruction hops; ``reconstruction``: Reconstructor options."""
+        for request in requests:
+            self.check(request)
+        generator = torch.Generator().manual_seed(int(seed))
+        reconstructor = self.reconstructor(**(reconstruction or {}))
+        per_batch = self.steps_used(steps) + reconstructor.hops
+        batches = [list(range(i, min(i + batch_size, len(requests)))) for i in range(0, len(requests), batch_size)]
+        total, out = per_batch * len(batches), []
+        for b, index in enumerate(batches):
+            offset = b * per_batch
+            progress = None if callback is None else (lambda k, _n, o=offset: callback(o + k, total))
+            vectors = self.vectors([requests[i] for i in index], steps, generator, device, progress)
+            numbers, lattices = [], []
+            for i, vector in zip(index, vectors):
+                zs, parameters = self.layout.decode(vector, max_atoms=self.loaded["max_atoms"])
+                numbers.append(list(requests[i].species) or zs)
+                lattices.append(cell_lattice(parameters))
+            sampled = offset + self.steps_used(steps)
+            hop = None if callback is None else (lambda report, o=sampled: callback(o + report.hop, total))
+            results = reconstructor.run(vectors[:, : self.layout.n_ead], numbers, lattices, self.loaded["scale"],
+                                        seed=int(seed) + b, callback=hop)
+            out += [r.structure for r in results]
+        return out
+
+
+__all__ = ["DescriptorGenerator", "cell_lattice", "load_descriptor"]

@@ -1,0 +1,54 @@
+"""The shipped descriptor models behind the generator interface: formula inpainting, unconditional sampling,
+one-line errors for conditions they do not take."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.errors import ExplorerInputError
+from explorer.generators import GenerationRequest, get_generator, model_info
+from explorer.generators.descriptor.generator import cell_lattice
+
+QUICK = {"trials": 2, "hops": 2, "iterations": 30}
+
+
+def test_registered_with_formula_condition_only():
+    info = model_info("descriptor-perov")
+    assert info.family == "descriptor"
+    assert info.conditions == ["formula"]
+    assert info.info["sha256"]
+
+
+def test_formula_is_kept_and_progress_counts_steps_and_hops():
+    generator = get_generator("descriptor-perov")
+    request = GenerationRequest(species=(8, 8, 8, 22, 38))  # SrTiO3
+    seen = []
+    out = generator.sample_structures([request, request], steps=20, seed=0, reconstruction=QUICK,
+                                      callback=lambda done, total: seen.append((done, total)))
+    assert [sorted(site.specie.Z for site in s) for s in out] == [[8, 8, 8, 22, 38]] * 2
+    assert seen[-1][1] == 20 + QUICK["hops"] and seen[-1][0] <= seen[-1][1]
+    assert all(s.volume > 10 for s in out)
+
+
+def test_unconditional_samples_use_training_elements():
+    generator = get_generator("descriptor-carbon")
+    out = generator.sample_structures([GenerationRequest()], steps=10, seed=1, reconstruction=QUICK)
+    assert {site.specie.symbol for site in out[0]} == {"C"}
+    assert 1 <= len(out[0]) <= 24
+
+
+def test_bad_conditions_are_one_line_errors():
+    generator = get_generator("descriptor-carbon")
+    with pytest.raises(ExplorerInputError, match="does not take a space group"):
+        generator.check(GenerationRequest(species=(6, 6), spacegroup=227))
+    with pytest.raises(ExplorerInputError, match="Na, Cl are not among"):
+        generator.check(GenerationRequest(species=(11, 17)))
+    with pytest.raises(ExplorerInputError, match="at most 24 atoms"):
+        generator.check(GenerationRequest(species=(6,) * 30))
+    with pytest.raises(ExplorerInputError, match="steps must be in 1..2000"):
+        generator.steps_used(5000)
+
+
+def test_cell_lattice_replaces_angles_that_cannot_close_a_cell():
+    assert cell_lattice([3, 3, 3, 150, 150, 150]).angles == pytest.approx((90, 90, 90))
+    assert cell_lattice([3, 4, 5, 80, 95, 100]).abc == pytest.approx((3, 4, 5))
