@@ -79,10 +79,11 @@ def _add_train(sub) -> None:
     train = sub.add_parser("train", help="train a model (never in CI)").add_subparsers(
         dest="task", required=True, parser_class=OneLineParser)
     gen = train.add_parser("generation", parents=[shared], help="train a conditional generation model")
-    gen.add_argument("--family", default="matrix", choices=["matrix", "langevin", "descriptor"],
+    gen.add_argument("--family", default="matrix", choices=["matrix", "langevin", "descriptor", "diffcsp"],
                      help="matrix: the 64x3 matrix models (--method, --arch); langevin: the score-based model "
                           "on asymmetric units (--dim: hidden channels, --depth: interaction blocks); descriptor: "
-                          "the StructRepDiff vector DDPM of --dataset (--dim: hidden width, --depth: blocks)")
+                          "the StructRepDiff vector DDPM of --dataset (--dim: hidden width, --depth: blocks); "
+                          "diffcsp: the DiffCSP peer (chemeleon-dng's CSPNet; --dim: hidden width, --depth: layers)")
     gen.add_argument("--dataset", default="mp", choices=["mp", "perov", "carbon"],
                      help="descriptor family: mp (mp_structures train, <= 20 atoms), perov (perov_5 train + val), "
                           "carbon (carbon_24 val)")
@@ -135,6 +136,19 @@ def _train_descriptor(args) -> int:
     return 0
 
 
+def _train_diffcsp(args) -> int:
+    from .generators.diffcsp.dataset import load_training_cells
+    from .generators.diffcsp.training import METHOD, train_diffcsp
+    from .generators.training import TrainConfig
+
+    config = TrainConfig(method=METHOD, model={"hidden_dim": args.dim, "num_layers": args.depth},
+                         batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
+                         threads=args.threads, seed=args.seed, init_from=args.init_from)
+    train, val = load_training_cells(args.data_dir, workers=args.threads or 1)
+    print(json.dumps(train_diffcsp(config, train, val, args.out)))
+    return 0
+
+
 def cmd_train(args) -> int:
     from .data import load_training_data
     from .generators.matrix.training import TrainConfig, train_generation, train_modification
@@ -143,6 +157,8 @@ def cmd_train(args) -> int:
         return _train_langevin(args)
     if getattr(args, "family", "matrix") == "descriptor":
         return _train_descriptor(args)
+    if getattr(args, "family", "matrix") == "diffcsp":
+        return _train_diffcsp(args)
 
     config = TrainConfig(method=args.method, model=_model_config(args, args.task == "modification"),
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
@@ -867,6 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_relax(sub)
     _add_hull(sub)
     _add_screen(sub)
+    _add_benchmark(sub)
     _add_app(sub)
     return parser
 
@@ -876,6 +893,73 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     (pymatgen, torch, matgl, ...) not at all."""
     if str(filename).startswith(str(Path(__file__).parent)):
         print(f"explorer: warning: {message}", file=sys.stderr)
+
+
+def _add_benchmark(sub) -> None:
+    bench = sub.add_parser("benchmark", help="every registered generator and the peers (random symmetric search, "
+                           "ion exchange, DiffCSP trained here) on the same rows: one table, Markdown and a plot")
+    bench.add_argument("task", choices=["csp", "dng"],
+                       help="csp: formula + space group given, k candidates per row matched against the row; dng: "
+                            "coverage metrics of unconditional samples")
+    bench.add_argument("--csv", required=True, help="structure CSV(.gz) with 'cif' and 'formation_energy_per_atom'")
+    bench.add_argument("--split", default="test", help="rows of this split (default test; val for choices)")
+    bench.add_argument("--limit", type=int, default=None, help="csp: the first N rows (default all); dng: the "
+                       "first N reference rows (default 1000)")
+    bench.add_argument("--max-atoms", type=int, default=20, help="only rows with at most this many atoms (20)")
+    bench.add_argument("--k", type=int, default=8, help="csp: candidates per row; the table has k = 1 and this k")
+    bench.add_argument("--n", type=int, default=1000, help="dng: structures per row of the table (default 1000)")
+    bench.add_argument("--models", default=None,
+                       help="comma-separated rows: registered model names and peers (explorer, pyxtal-random, "
+                            "pyxtal-random-relaxed, ion-exchange, ion-exchange-relaxed, test-structures; dng: "
+                            "train-structures); default every one")
+    bench.add_argument("--relax-steps", type=int, default=300, help="csp: FIRE steps of the relaxed peers (300)")
+    bench.add_argument("--fmax", type=float, default=0.05, help="csp: force convergence of the relaxed peers")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    bench.add_argument("--workers", type=int, default=None, help="processes for matching / fingerprints")
+    bench.add_argument("--out", default="benchmarks/results",
+                       help="folder of the table files and of the per-row records a stopped run resumes from")
+    bench.add_argument("--json", action="store_true", help="(default) print the table as one JSON line at the end")
+
+
+def cmd_benchmark(args) -> int:
+    from .benchmark import CspSettings, run_csp, run_dng, write_outputs
+    from .config import data_dir
+    from .errors import ExplorerInputError
+
+    if not Path(args.csv).is_file():
+        raise ExplorerInputError(f"file not found: {args.csv}")
+    if args.limit is not None and args.limit < 1:
+        raise ExplorerInputError(f"--limit must be >= 1, got {args.limit}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    bars = {}
+
+    def progress(name, done, total):
+        from tqdm import tqdm
+
+        if name not in bars:
+            bars[name] = tqdm(total=total, desc=f"benchmark {name}", unit="chunk", leave=False)
+        bars[name].update(done - bars[name].n)
+
+    if args.task == "csp":
+        settings = CspSettings(args.csv, args.split, args.max_atoms, args.k, args.seed, args.relax_steps, args.fmax,
+                               args.device)
+        table = run_csp(settings, args.out, args.limit, models, args.workers, callback=progress)
+    else:
+        if args.n < 2:
+            raise ExplorerInputError(f"--n must be >= 2, got {args.n}")
+        table = run_dng(args.csv, args.out, args.split, args.max_atoms, args.n, args.limit or 1000, models,
+                        args.seed, args.device, workers=args.workers, callback=progress)
+    for bar in bars.values():
+        bar.close()
+    command = "explorer benchmark " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["benchmark"] else None
+    meta = {"command": command, "task": args.task, "csv": Path(args.csv).name, "split": args.split,
+            "limit": args.limit, "max_atoms": args.max_atoms, "k": args.k if args.task == "csp" else None,
+            "seed": args.seed, "data_dir": str(data_dir())}
+    for path in write_outputs(table, args.out, args.task, args.split, meta):
+        print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps(table))
+    return 0
 
 
 def _add_app(sub) -> None:
@@ -906,7 +990,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"app": cmd_app, "models": cmd_models, "generate": cmd_generate, "modify": cmd_modify,
                 "evaluate": cmd_evaluate, "train": cmd_train, "reconstruct": cmd_reconstruct, "relax": cmd_relax,
-                "hull": cmd_hull, "screen": cmd_screen}
+                "hull": cmd_hull, "screen": cmd_screen, "benchmark": cmd_benchmark}
     try:
         return handlers[args.command](args)
     except ExplorerInputError as exc:

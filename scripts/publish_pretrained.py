@@ -39,9 +39,10 @@ MODELS = {
     "descriptor-mp": ("descriptor-mp", "descriptor_mp.pt", "ddpm"),
     "descriptor-perov": ("descriptor-perov", "descriptor_perov.pt", "ddpm"),
     "descriptor-carbon": ("descriptor-carbon", "descriptor_carbon.pt", "ddpm"),
+    "cspnet": ("cspnet", "cspnet_diffcsp.pt", "predictor-corrector"),
 }
 FAMILIES = {"langevin": "langevin", "descriptor-mp": "descriptor", "descriptor-perov": "descriptor",
-            "descriptor-carbon": "descriptor"}  # model name -> family (others: matrix)
+            "descriptor-carbon": "descriptor", "cspnet": "diffcsp"}  # model name -> family (others: matrix)
 DESCRIPTOR_DATA = {
     "mp": "mp_structures, split == train, <= 20 atoms (Niggli cells)",
     "perov": "perov_5, train + val parts (only 975 of Perov-5's train rows are here)",
@@ -144,6 +145,7 @@ def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path
 
 def descriptor_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
     """The manifest entry of a descriptor (StructRepDiff) run (exported unless ``--only-manifest``)."""
+    from explorer.generators.descriptor.dataset import dataset_spec
     from explorer.generators.descriptor.training import export_descriptor
 
     payload, config, log, last = exported_run(export_descriptor, run_dir, out / file, args.only_manifest)
@@ -155,6 +157,7 @@ def descriptor_entry(name: str, run_dir: Path, file: str, out: Path, results: Pa
         "sampler": "ddpm", **sampling, "model": model, "dataset": dataset,
         "parameters": sum(v.numel() for v in payload["state_dict"].values()),
         "elements": len(payload["layout"]["elements"]), "data": DESCRIPTOR_DATA[dataset],
+        "data_file": dataset_spec(dataset).file,
         "command": (f"explorer train generation --family descriptor --dataset {dataset} --dim {model['hidden']} "
                     f"--depth {model['blocks']} --batch-size {config['batch_size']} --lr {config['lr']} "
                     f"--max-steps {config['max_steps']} --threads {config['threads']} --out runs/{run_dir.name}"),
@@ -165,6 +168,37 @@ def descriptor_entry(name: str, run_dir: Path, file: str, out: Path, results: Pa
         "metrics": _results(results, name, "generation"),
         "sha256": file_sha256(out / file),
     }
+
+
+def diffcsp_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args, previous: dict) -> dict:
+    """The manifest entry of the DiffCSP peer (exported unless ``--only-manifest``); a warm-started run is the
+    continuation of the current entry."""
+    from explorer.generators.diffcsp.training import export_diffcsp
+
+    payload, config, log, last = exported_run(export_diffcsp, run_dir, out / file, args.only_manifest)
+    model = payload["model"]
+    train_size = 27592
+    entry = {
+        "name": name, "family": "diffcsp", "task": "generation", "file": file, "method": payload["method"],
+        "sampler": "predictor-corrector", "default_steps": model["timesteps"], "model": model,
+        "parameters": sum(v.numel() for v in payload["state_dict"].values()),
+        "peer": "DiffCSP (Jiao et al., NeurIPS 2023), CSP task: CSPNet and the joint diffusion from the registry "
+                "package chemeleon-dng 0.1.5 (shipped without weights), trained here",
+        "data": f"mp_structures + wbm_structures, split == train, primitive cells <= 20 atoms (Niggli, canonical "
+                f"orientation): {train_size} cells",
+        "command": (f"explorer train generation --family diffcsp --dim {model['hidden_dim']} --depth "
+                    f"{model['num_layers']} --batch-size {config['batch_size']} --lr {config['lr']} --minutes "
+                    f"{config['max_minutes']} --threads {config['threads']} --out runs/{run_dir.name}"),
+        "steps": last["step"], "epochs": round(last["step"] * config["batch_size"] / train_size, 2),
+        "wall_time_s": round(max(entry.get("elapsed", 0) for entry in log)),
+        "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
+        "val_loss": next((e["val_loss"] for e in reversed(log) if "val_loss" in e), None),
+        "metrics": _results(results, name, "generation"),
+        "sha256": file_sha256(out / file),
+    }
+    if config.get("init_from"):
+        _continue_from(entry, previous.get(config["init_from"]), config)
+    return entry
 
 
 def main() -> None:
@@ -202,6 +236,11 @@ def main() -> None:
         run = run_dirs.get(name, run)
         run_dir = runs / run
         if not (run_dir / "checkpoint.pt").is_file() and not (out / file).is_file():
+            continue
+        if FAMILIES.get(name) == "diffcsp":
+            entries.append(diffcsp_entry(name, run_dir, file, out, results, args, previous))
+            if name in notes:
+                entries[-1]["note"] = notes[name]
             continue
         if FAMILIES.get(name) in ("langevin", "descriptor"):
             build = langevin_entry if FAMILIES[name] == "langevin" else descriptor_entry

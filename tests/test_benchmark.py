@@ -1,0 +1,104 @@
+"""explorer benchmark: every method on the same rows, one table (JSON, Markdown, plot), resumable."""
+
+import json
+
+import pytest
+from crystal_fixtures import potassium_bromide, rock_salt_nacl, write_csv_gz
+from pymatgen.core import Lattice, Structure
+
+from explorer import benchmark
+from explorer.benchmark import CspSettings, RowRecord, csp_table, markdown_table, run_csp
+from explorer.cli import main
+from explorer.errors import ExplorerInputError
+
+HIT, NEAR, MISS = [True, True, 0.01, True, True], [False, True, 0.2, True, True], [False, False, None, True, False]
+
+
+def test_k1_scores_the_candidate_a_budget_of_one_gives_and_k_the_best_ranked_and_any():
+    records = [RowRecord(0, [MISS, HIT, NEAR], first=0, best=1, seconds=3.0),
+               RowRecord(1, [NEAR, MISS, MISS], first=0, best=0, seconds=3.0),
+               RowRecord(2, [], missing="no template")]
+    one, three = csp_table("m", records, [1, 3])
+    assert (one["k"], one["n"], one["rows_with_candidates"]) == (1, 3, 2)
+    assert (one["match_rate"], one["match_rate_loose"]) == (0.0, round(1 / 3, 4))
+    assert (three["match_rate"], three["match_rate_loose"]) == (round(1 / 3, 4), round(2 / 3, 4))
+    assert three["match_rate_loose_any"] == round(2 / 3, 4)
+    assert three["spacegroup_rate"] == round(3 / 6, 4) and one["spacegroup_rate"] == 0.5
+    assert one["seconds_per_structure"] == three["seconds_per_structure"] == 1.0
+    assert set(benchmark.TABLE_FIELDS) <= set(one)
+
+
+def kcl_rows(path):
+    """A test split of rock-salt KCl and NaBr (the data directory's train split has NaCl and KBr templates)."""
+    kcl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.3), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nabr = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.98), ["Na", "Br"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    rows = [{"material_id": f"t{i}", "formula": s.composition.reduced_formula, "spacegroup": 225,
+             "formation_energy_per_atom": "-2.0", "split": "test", "cif": s.to(fmt="cif")}
+            for i, s in enumerate([kcl, nabr, rock_salt_nacl(), potassium_bromide()])]
+    return write_csv_gz(path, rows)
+
+
+def test_a_run_scores_the_peers_on_the_same_rows_and_resumes(tiny_data_dir, tmp_path, monkeypatch):
+    csv = kcl_rows(tmp_path / "rows.csv.gz")
+    settings = CspSettings(str(csv), "test", 20, k=2, seed=0)
+    names = ["test-structures", "ion-exchange", "pyxtal-random"]
+    table = run_csp(settings, tmp_path / "out", limit=2, models=names)
+    rows = {(r["model"], r["k"]): r for r in table}
+    assert [r["model"] for r in table] == [n for n in names for _ in (1, 2)]
+    assert rows["test-structures", 1]["match_rate"] == 1.0
+    exchange = rows["ion-exchange", 2]
+    assert exchange["n"] == 2 and exchange["rows_with_candidates"] == 2
+    assert exchange["match_rate_loose"] == 1.0  # KCl from NaCl/KBr, NaBr from NaCl/KBr: rock salt either way
+    assert rows["pyxtal-random", 2]["spacegroup_rate"] == 1.0
+
+    monkeypatch.setattr(benchmark, "_produce", lambda *a, **k: pytest.fail("a finished chunk was recomputed"))
+    assert run_csp(settings, tmp_path / "out", limit=2, models=names) == table
+    monkeypatch.undo()
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tiny_data_dir))
+    bigger = run_csp(settings, tmp_path / "out", limit=4, models=["test-structures"])
+    assert bigger[0]["n"] == 4  # the later rows were added
+
+
+def test_unknown_rows_and_bad_budgets_are_refused(tmp_path):
+    csv = kcl_rows(tmp_path / "rows.csv.gz")
+    with pytest.raises(ExplorerInputError, match="unknown benchmark row"):
+        run_csp(CspSettings(str(csv)), tmp_path, models=["no-such-model"])
+    with pytest.raises(ExplorerInputError, match="k must be"):
+        run_csp(CspSettings(str(csv), k=0), tmp_path, models=["test-structures"])
+    with pytest.raises(ExplorerInputError, match="not a de novo row"):
+        benchmark.dng_methods(csv, ["cfm-normal"])
+
+
+def test_the_default_rows_are_every_registered_model_and_every_peer():
+    from explorer.generators import available_models
+
+    names = benchmark.csp_methods()
+    assert names[: len(available_models("generation"))] == available_models("generation")
+    assert names[-len(benchmark.PEERS):] == list(benchmark.PEERS)
+    assert "cspnet" in names
+
+
+def test_the_cli_writes_json_markdown_and_a_plot_and_prints_the_table_last(tmp_path, capsys):
+    csv = kcl_rows(tmp_path / "rows.csv.gz")
+    out = tmp_path / "results"
+    code = main(["benchmark", "csp", "--csv", str(csv), "--split", "test", "--limit", "2", "--k", "2",
+                 "--models", "test-structures,pyxtal-random", "--out", str(out), "--json"])
+    assert code == 0
+    table = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {tuple(sorted(r)) for r in table} == {tuple(sorted(benchmark.TABLE_FIELDS))}
+    assert (out / "benchmark_csp_test.md").read_text().startswith("| model | task | k |")
+    assert (out / "benchmark_csp_test.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "benchmark_csp_test.json").read_text())["table"] == table
+
+
+def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
+    assert main(["benchmark", "csp", "--csv", str(tmp_path / "none.csv.gz"), "--out", str(tmp_path)]) == 2
+    assert main(["benchmark", "csp", "--csv", str(kcl_rows(tmp_path / "r.csv.gz")), "--models", "nope",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("explorer: error:") for line in err)
+
+
+def test_markdown_shows_missing_numbers_as_a_dash():
+    text = markdown_table([{"model": "a", "task": "csp", "k": 1, "rmse": None, "match_rate": 0.5}])
+    assert "| a | csp | 1 | 0.500 | – |" in text
