@@ -24,6 +24,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 EXPORT_FORMATS = {"cif": "cif", "poscar": "poscar"}
+SCHEDULER_HELP = ("none (in this process, the default), local:N (a Dask LocalCluster of N worker processes, started "
+                  "and stopped here) or a Dask scheduler address (tcp://host:8786)")
 DRAWS_HELP = ("sample this many per candidate and keep the one that best meets the conditions (valid, requested "
               "space group detected); costs DRAWS times the sampling (default: 2 for the network samples of "
               "`generate` and `evaluate generation --pipeline`, else 1)")
@@ -571,6 +573,7 @@ def _add_relax(sub) -> None:
     relax.add_argument("--formation", default="references", choices=["references", "eform", "none"],
                        help="formation energy from elemental references relaxed with the same potential "
                             "(default), from the M3GNet Eform model, or none")
+    relax.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one batch (--batch-size) per task")
     relax.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
 
@@ -656,14 +659,24 @@ def _run_relaxations(items, labels, args, formation: str, steps: int, workers: i
 def cmd_relax(args) -> int:
     import time
 
+    from .distributed import parse_scheduler, relax_distributed
     from .fileio import atomic_write_text
     from .structure_io import structure_text
 
     start = time.perf_counter()
     _check_relax_args(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = _run_relaxations(args.files, list(args.files), args, args.formation, args.steps, args.workers)
+    if parse_scheduler(args.scheduler).distributed:
+        from .structure_io import read_structure
+
+        structures = [read_structure(path) for path in args.files]  # unreadable files fail here, in one line
+        out.mkdir(parents=True, exist_ok=True)
+        results = relax_distributed(structures, args.scheduler, potential=args.potential, fmax=args.fmax,
+                                    steps=args.steps, formation=args.formation, labels=list(args.files),
+                                    batch_size=args.batch_size, callback=_progress_bar("relaxing", len(structures)))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        results = _run_relaxations(args.files, list(args.files), args, args.formation, args.steps, args.workers)
     rows = []
     for result, name in zip(results, _output_names(args.files)):
         row = result.summary()
@@ -794,12 +807,14 @@ def _add_screen(sub) -> None:
                      help="also run listed space groups whose Wyckoff positions cannot hold the formula")
     scr.add_argument("--device", default="auto", help="generation device: auto (CUDA when present), cpu or cuda")
     scr.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
+    scr.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one condition per task")
     scr.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
 
 def cmd_screen(args) -> int:
     import torch
 
+    from .distributed import parse_scheduler
     from .screening import ScreenConfig, iscreen
 
     torch.set_num_threads(args.threads)
@@ -808,7 +823,8 @@ def cmd_screen(args) -> int:
                           relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
                           formation=args.formation, reference=args.reference, chemsys=args.chemsys,
                           data_dir=args.data_dir, device=args.device, keep_incompatible=args.keep_incompatible,
-                          draws=_draws(args.draws))
+                          draws=_draws(args.draws), scheduler=args.scheduler)
+    parse_scheduler(args.scheduler)  # a bad --scheduler is refused before anything runs
     events = iscreen(config)
     done = [0]
     try:
@@ -835,7 +851,7 @@ def _follow_screen(events, args, done: list):
     from tqdm import tqdm
 
     from .relax import ReferenceDone, RelaxStep
-    from .screening import ConditionDone, ConditionStarted, ScreenFinished, ScreenStarted
+    from .screening import ConditionDone, ConditionFailed, ConditionStarted, ScreenFinished, ScreenStarted
 
     bar = None
     try:
@@ -852,6 +868,11 @@ def _follow_screen(events, args, done: list):
                 bar.set_postfix_str(f"{event.label} relax step {event.step}", refresh=False)
             elif isinstance(event, ConditionDone):
                 done[0] = event.done
+                if bar is not None:
+                    bar.update(1)
+            elif isinstance(event, ConditionFailed):
+                print(f"explorer: condition {event.condition.key} failed ({event.error}); rerun to try it again",
+                      file=sys.stderr)
                 if bar is not None:
                     bar.update(1)
             elif isinstance(event, ScreenFinished):

@@ -47,6 +47,7 @@ from typing import Any
 
 from monty.json import MSONable
 
+from .distributed import parse_scheduler
 from .errors import ExplorerInputError
 from .fileio import atomic_write_text
 
@@ -96,6 +97,7 @@ class ScreenConfig:
     device: str = "auto"
     keep_incompatible: bool = False
     draws: int = 1
+    scheduler: str | None = None  # None/"none": in this process; "local:N" or "tcp://host:port": Dask
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,7 @@ class ScreenResult(MSONable):
     html: str
     seconds: float
     hull: Any = field(default=None, repr=False)
+    failed: list[str] = field(default_factory=list)  # conditions whose task raised (Dask); rerun to retry them
 
     def __post_init__(self):
         self.incompatible = [tuple(pair) for pair in self.incompatible]
@@ -379,7 +382,8 @@ class ScreenResult(MSONable):
         columns = ("rank", "formula", "spacegroup_requested", "spacegroup_detected", "target_energy",
                    "formation_energy_per_atom", "e_above_hull", "relax_status", "file")
         return {"conditions": self.conditions, "candidates": len(self.candidates), "done": self.done,
-                "skipped": self.skipped, "incompatible": [f"{f} sg {n}" for f, n in self.incompatible],
+                "skipped": self.skipped, "failed_conditions": self.failed,
+                "incompatible": [f"{f} sg {n}" for f, n in self.incompatible],
                 "relaxed": sum(s != "failed" for s in statuses), "failed": statuses.count("failed"),
                 "on_hull": sum(c.e_above_hull is not None for c in self.candidates),
                 "stable": sum(c.e_above_hull is not None and c.e_above_hull <= 1e-8 for c in self.candidates),
@@ -420,6 +424,17 @@ class ConditionDone:
     done: int
     pending: int
     seconds: float
+
+
+@dataclass
+class ConditionFailed:
+    """Event: a condition raised (on a Dask worker); ``error`` is its one-line reason. It is not saved, so a
+    rerun tries it again; the run goes on with the other conditions."""
+
+    condition: Condition
+    error: str
+    done: int
+    pending: int
 
 
 @dataclass
@@ -522,18 +537,55 @@ def iscreen(config: ScreenConfig, potential=None, references=None) -> Iterator:
                         screen_plan.incompatible, str(out))
     if pending:
         potential, references = yield from _prepare_relaxation(config, screen_plan, potential, references)
-    for position, condition in enumerate(pending, 1):
-        yield ConditionStarted(condition, position, len(pending))
-        began = time.perf_counter()
-        candidates = yield from _run_condition(config, screen_plan.settings, condition, potential, references)
-        save_condition(out, condition, screen_plan.settings, candidates, time.perf_counter() - began)
-        saved[condition] = candidates
-        yield ConditionDone(condition, candidates, position, len(pending), time.perf_counter() - began)
+    if pending and parse_scheduler(config.scheduler).distributed:
+        failed = yield from _run_distributed(config, screen_plan.settings, pending, saved, out, references)
+    else:
+        failed = []
+        for position, condition in enumerate(pending, 1):
+            yield ConditionStarted(condition, position, len(pending))
+            began = time.perf_counter()
+            candidates = yield from _run_condition(config, screen_plan.settings, condition, potential, references)
+            save_condition(out, condition, screen_plan.settings, candidates, time.perf_counter() - began)
+            saved[condition] = candidates
+            yield ConditionDone(condition, candidates, position, len(pending), time.perf_counter() - began)
+    saved = {condition: candidates for condition, candidates in saved.items() if candidates is not None}
     for candidates in saved.values():
         for candidate in candidates:
             _write_cif(out, candidate)  # restores CIFs deleted since
-    result = _rank(config, screen_plan, saved, len(pending), start)
+    result = _rank(config, screen_plan, saved, len(pending) - len(failed), start, failed)
     yield ScreenFinished(result)
+
+
+def _run_distributed(config: ScreenConfig, settings: dict, pending: list, saved: dict, out: Path, references):
+    """Generator: every pending condition as one Dask task (ConditionStarted when submitted, ConditionDone or
+    ConditionFailed as they complete, each finished one saved at once); returns the failed condition keys."""
+    from distributed import as_completed
+
+    from .distributed import RETRIES, dask_client, screen_condition_task
+
+    failed = []
+    spec = references.to_spec() if references is not None else None
+    with dask_client(config.scheduler) as client:
+        futures = []
+        for position, condition in enumerate(pending, 1):
+            futures.append(client.submit(screen_condition_task, config, settings, condition, spec, retries=RETRIES,
+                                         pure=False, key=f"screen-{condition.key}-{position}"))
+            yield ConditionStarted(condition, position, len(pending))
+        done = 0
+        for future in as_completed(futures):
+            done += 1
+            try:
+                condition, candidates, seconds = future.result()
+            except Exception as exc:  # the task raised on its worker: recorded, the run goes on
+                condition = pending[futures.index(future)]
+                failed.append(condition.key)
+                reason = str(exc).splitlines()[0] if str(exc) else ""
+                yield ConditionFailed(condition, f"{type(exc).__name__}: {reason}", done, len(pending))
+                continue
+            save_condition(out, condition, settings, candidates, seconds)
+            saved[condition] = candidates
+            yield ConditionDone(condition, candidates, done, len(pending), seconds)
+    return failed
 
 
 def _prepare_relaxation(config: ScreenConfig, screen_plan: ScreenPlan, potential, references):
@@ -595,12 +647,13 @@ def _candidate(condition: Condition, generated, result) -> ScreenCandidate:
 # ----------------------------------------------------------------------------------------------- ranking
 
 
-def _rank(config: ScreenConfig, screen_plan: ScreenPlan, saved: dict, done: int, start: float) -> ScreenResult:
+def _rank(config: ScreenConfig, screen_plan: ScreenPlan, saved: dict, done: int, start: float,
+          failed: list[str] | None = None) -> ScreenResult:
     """Place every candidate with a formation energy on the hull, rank, write ranked.csv, hull.csv/html."""
     from .relax import hull_analysis, save_hull
 
     out = Path(config.out)
-    candidates = [c for condition in screen_plan.conditions for c in saved[condition]]
+    candidates = [c for condition in screen_plan.conditions for c in saved.get(condition, [])]
     placed = [c for c in candidates if c.formation_energy_per_atom is not None and c.structure is not None]
     extra = {"potential": config.potential} if config.reference == "ml" else {}  # the candidates' potential
     analysis = hull_analysis([(c.label, c.structure.composition, c.formation_energy_per_atom) for c in placed],
@@ -616,9 +669,9 @@ def _rank(config: ScreenConfig, screen_plan: ScreenPlan, saved: dict, done: int,
     _write_ranked(out / "ranked.csv", ranked)
     result = ScreenResult(out=str(out), chemsys="-".join(screen_plan.chemsys), reference=config.reference,
                           conditions=len(screen_plan.conditions), done=done,
-                          skipped=len(screen_plan.conditions) - done, candidates=ranked,
+                          skipped=len(screen_plan.conditions) - done - len(failed or []), candidates=ranked,
                           incompatible=screen_plan.incompatible, csv=str(out / "ranked.csv"), html=paths["html"],
-                          seconds=time.perf_counter() - start, hull=analysis)
+                          seconds=time.perf_counter() - start, hull=analysis, failed=list(failed or []))
     atomic_write_text(out / "summary.json", json.dumps(result.summary(), indent=1))
     return result
 
@@ -654,6 +707,7 @@ def screen(config: ScreenConfig, potential=None, references=None, callback=None)
 __all__ = [
     "Condition",
     "ConditionDone",
+    "ConditionFailed",
     "ConditionStarted",
     "ScreenCandidate",
     "ScreenConfig",

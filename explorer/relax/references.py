@@ -158,6 +158,21 @@ class ElementalReferences:
     def _read(self) -> dict[str, dict]:
         return read_json_cache(self.path).get("elements", {})
 
+    def to_spec(self) -> dict:
+        """Plain settings and entries of these references: what another process needs to rebuild them with its own
+        copy of the potential (:meth:`from_spec`) and relax nothing already relaxed here."""
+        return {"data": None if self.data is None else str(self.data), "polymorphs": self.polymorphs,
+                "fmax": self.fmax, "steps": self.steps,
+                "cache": str(self.path.parent) if self.path is not None else False, "entries": dict(self._entries)}
+
+    @classmethod
+    def from_spec(cls, potential, spec: dict) -> ElementalReferences:
+        """The references of :meth:`to_spec` with ``potential`` (the same weights as where they were made)."""
+        references = cls(potential, data=spec["data"], polymorphs=spec["polymorphs"], fmax=spec["fmax"],
+                         steps=spec["steps"], cache=spec["cache"])
+        references._entries.update(spec["entries"])
+        return references
+
     def _write(self) -> None:
         if self.path is None:
             return
