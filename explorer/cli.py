@@ -582,9 +582,11 @@ def _add_hull(sub) -> None:
                           help="energy above the convex hull of candidate structures")
     hull.add_argument("files", nargs="+", metavar="FILE", help="candidate structure files (CIF, POSCAR, ...)")
     hull.add_argument("--chemsys", required=True, help="chemical system, e.g. Ta-W-B")
-    hull.add_argument("--reference", default="mp", choices=["mp", "elements", "ml"],
+    hull.add_argument("--reference", default="mp", metavar="mp|elements|ml|aflow|FILE",
                       help="hull references: Materials Project entries + elements (default), elements only, "
-                           "or ml: the system's MP and WBM structures relaxed with --potential (cached)")
+                           "ml: the system's MP and WBM structures relaxed with --potential (cached), aflow: "
+                           "AFLOW's entries from its AFLUX API (needs the network once per system; cached), or "
+                           "a CSV of composition,formation_energy_per_atom")
     hull.add_argument("--out", required=True, help="output directory for hull.csv and hull.html")
     hull.add_argument("--formation", default="references", choices=["references", "eform"],
                       help="candidate formation energy: potential energy minus elemental references "
@@ -797,10 +799,11 @@ def _add_screen(sub) -> None:
     scr.add_argument("--formation", default="references", choices=["references", "eform"],
                      help="formation energy from elemental references relaxed with the same potential (default) "
                           "or the M3GNet Eform model")
-    scr.add_argument("--reference", default="mp", choices=["mp", "elements", "ml"],
+    scr.add_argument("--reference", default="mp", metavar="mp|elements|ml|aflow|FILE",
                      help="hull references: Materials Project entries + elements (default; needs the data "
-                          "directory), elements only, or ml (the system's MP/WBM structures relaxed with the "
-                          "same potential)")
+                          "directory), elements only, ml (the system's MP/WBM structures relaxed with the "
+                          "same potential), aflow (AFLOW's AFLUX API, cached per system) or a CSV of "
+                          "composition,formation_energy_per_atom")
     scr.add_argument("--chemsys", default=None, help="hull chemical system (default: the formulas' elements)")
     scr.add_argument("--data-dir", default=None, help="data directory (MP formation energies and structures)")
     scr.add_argument("--keep-incompatible", action="store_true",

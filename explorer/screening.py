@@ -53,7 +53,6 @@ from .fileio import atomic_write_text
 
 SCREEN_VERSION = 1
 FORMATION_MODES = ("references", "eform")
-HULL_REFERENCES = ("mp", "elements", "ml")
 MAX_ENERGIES = 1000
 RESULT_SETTINGS = ("model", "n", "steps", "draws", "seed", "relax_steps", "fmax", "potential", "formation")
 CSV_COLUMNS = ("rank", "formula", "spacegroup_requested", "spacegroup_detected", "spacegroup_relaxed",
@@ -281,10 +280,9 @@ def _chemsys(override: str | None, cells: dict[str, dict[str, int]]) -> tuple[st
 def _check_hull_reference(config: ScreenConfig, chemsys: tuple[str, ...]) -> None:
     """Fail before any work when the hull references cannot be built (e.g. no MP data for mode 'mp')."""
     from .relax import reference_entries
+    from .relax.hull import reference_kind
 
-    if config.reference not in HULL_REFERENCES:
-        raise ExplorerInputError(f"reference must be one of {', '.join(HULL_REFERENCES)}, got {config.reference!r}")
-    if config.reference == "ml":
+    if reference_kind(config.reference) == "ml":
         if config.formation != "references":
             raise ExplorerInputError("reference 'ml' needs formation energies from the same potential's elemental "
                                      "references (formation='references')")

@@ -6,6 +6,9 @@ Reference modes (what the hull is built from):
 * ``"mp"``: the Materials Project entries of the chemical system from ``mp_formation_energies.csv.gz``
   (columns ``task_id, composition, formation_energy_per_atom``) plus zero-energy elemental entries;
 * ``"elements"``: the zero-energy elemental entries only (needs no data directory);
+* ``"aflow"``: AFLOW's entries of the system (fetched from its AFLUX API, cached; see
+  :mod:`explorer.relax.external_references`) plus zero-energy elemental entries;
+* a path to a CSV(.gz) of ``composition, formation_energy_per_atom``: the user's own references;
 * ``"ml"``: the self-consistent hull: the MP and WBM structures of the system relaxed with the same potential
   as the candidates, formation energies from that potential's elemental references (cached on disk; see
   :mod:`explorer.relax.ml_references`). The candidates' formation energies must come from the same potential
@@ -24,13 +27,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from monty.json import MSONable
 
 from ..elements import parse_chemsys
 from ..errors import ExplorerInputError
 
-REFERENCE_MODES = ("mp", "elements", "ml")
+REFERENCE_MODES = ("mp", "elements", "ml", "aflow")
 MP_FORMATION_ENERGIES = "mp_formation_energies.csv.gz"
 TABLE_COLUMNS = ["label", "formula", "formation_energy_per_atom", "e_above_hull", "decomposition"]
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
@@ -58,6 +62,18 @@ def _mp_rows(path: str, mtime: float) -> list[tuple[str, str, float, frozenset]]
     return rows
 
 
+def reference_kind(reference) -> str:
+    """The kind of a hull reference: one of :data:`REFERENCE_MODES`, or "file" for the path of an existing CSV
+    (one-line error for anything else)."""
+    text = str(reference)
+    if text in REFERENCE_MODES:
+        return text
+    if Path(text).is_file():
+        return "file"
+    raise ExplorerInputError(f"reference must be one of {', '.join(REFERENCE_MODES)} or a CSV file of "
+                             f"composition,formation_energy_per_atom; got {text!r} (no such file)")
+
+
 def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | None = None, potential=None,
                       max_structures: int | None = None, fmax: float = 0.05, steps: int = 500,
                       batch_size: int = 32, callback=None) -> list:
@@ -70,9 +86,8 @@ def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | 
     from pymatgen.core import Composition
 
     elements = parse_chemsys(chemsys)
-    if reference not in REFERENCE_MODES:
-        raise ExplorerInputError(f"reference must be one of {', '.join(REFERENCE_MODES)}, got {reference!r}")
-    if reference == "ml":
+    kind = reference_kind(reference)
+    if kind == "ml":
         from .ml_references import DEFAULT_MAX_STRUCTURES, MLReferences
 
         references = MLReferences("m3gnet" if potential is None else potential, data=data, fmax=fmax, steps=steps,
@@ -80,7 +95,11 @@ def reference_entries(chemsys, reference: str = "mp", data: str | os.PathLike | 
         return references.pd_entries(elements, callback)
     entries = [PDEntry(Composition(symbol), 0.0, name=symbol, attribute=f"{symbol} (element)")
                for symbol in elements]
-    if reference == "mp":
+    if kind in ("aflow", "file"):
+        from .external_references import aflow_entries, file_entries
+
+        return entries + (aflow_entries(elements) if kind == "aflow" else file_entries(reference, elements))
+    if kind == "mp":
         from ..config import data_file
 
         path = data_file(MP_FORMATION_ENERGIES, data)
@@ -216,5 +235,5 @@ def hull_analysis(candidates, chemsys, reference: str = "mp", data: str | os.Pat
                         references=reference_rows)
 
 
-__all__ = ["HullAnalysis", "HullRow", "MP_FORMATION_ENERGIES", "REFERENCE_MODES", "hull_analysis",
+__all__ = ["HullAnalysis", "HullRow", "MP_FORMATION_ENERGIES", "REFERENCE_MODES", "hull_analysis", "reference_kind",
            "reference_entries"]

@@ -1,7 +1,9 @@
 """The convex-hull plot (HoloViews/Bokeh) of a chemical system with the candidates on it.
 
 The hull comes from :func:`explorer.relax.hull_analysis` (pymatgen PhaseDiagram over Materials Project
-formation energies when the data directory has them, else the elements alone). A candidate sits at its relaxed
+formation energies when the data directory has them, else the elements alone; the selector above the plot picks
+Materials Project, the elements, AFLOW (its AFLUX API, cached per system) or an uploaded CSV of composition,
+formation_energy_per_atom). A candidate sits at its relaxed
 formation energy once relaxed, before that at its target energy (drawn in another colour), so relaxation moves
 the points. Hover shows formula, energy and energy above hull; a click selects the candidate (``selected``).
 
@@ -12,7 +14,9 @@ any number of elements; the hull is the line E_hull = 0). ``auto`` = composition
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import pandas as pd
 import panel as pn
@@ -22,6 +26,8 @@ from ..errors import ExplorerInputError
 from .widgets import button_style
 
 STATES = {"target (not relaxed)": "#f4a582", "relaxed": "#b2182b"}
+REFERENCE_CHOICES = (("hull: MP, else elements", "auto"), ("Materials Project", "mp"), ("elements only", "elements"),
+                     ("AFLOW (online, cached)", "aflow"))
 _HOVER = [("candidate", "@label"), ("formula", "@formula"), ("E_f (eV/atom)", "@formation_energy{0.000}"),
           ("E above hull (eV/atom)", "@e_above_hull{0.000}"), ("energy", "@state")]
 
@@ -75,7 +81,9 @@ class HullPlot(pn.viewable.Viewer):
     it. ``selected`` is the ``index`` of the clicked point. ``rows`` holds the energies above hull found."""
 
     chemsys = param.String(default="", doc="e.g. 'B-Ta-W'")
-    reference = param.Selector(default="auto", objects=["auto", "mp", "elements"])
+    reference = param.Selector(default="auto", objects=["auto", "mp", "elements", "aflow"], check_on_set=False,
+                               doc="auto, mp, elements, aflow, or the path of a CSV of composition, formation "
+                                   "energy per atom (an uploaded one)")
     view = param.Selector(default="auto", objects=["auto", "composition", "energy"])
     points = param.List(default=[])
     selected = param.Integer(default=-1)
@@ -95,6 +103,12 @@ class HullPlot(pn.viewable.Viewer):
         self._view_toggle = pn.widgets.RadioButtonGroup(options=["auto", "composition", "energy"], value=self.view,
                                                         **button_style("light"), width=230)
         self._view_toggle.link(self, value="view", bidirectional=True)
+        self._reference_select = pn.widgets.Select(options=dict(REFERENCE_CHOICES), value=self.reference, width=200,
+                                                   margin=(5, 5))
+        self._reference_select.link(self, value="reference", bidirectional=True)
+        self._reference_file = pn.widgets.FileInput(accept=".csv,.gz", multiple=False, width=200, margin=(5, 5))
+        self._reference_file.param.watch(self._uploaded_reference, "value")
+        self._uploads: dict[str, str] = {}  # stored path -> the uploaded file's name
         self._pipe = None
         self._ring = None
         self._elements: tuple[str, ...] = ()
@@ -196,7 +210,7 @@ class HullPlot(pn.viewable.Viewer):
         if self._mode == "ternary":
             overlay = overlay.opts(data_aspect=None, xaxis=None, yaxis=None, legend_position="top_right")
         self._pane.object = overlay
-        source = "Materials Project" if self._resolved_reference() == "mp" else "the elements only (no MP data)"
+        source = self.reference_source()
         swatch = '<span style="color:{};font-size:14px">◆</span>'
         self._base_note = (f"Hull of <b>{'-'.join(self._elements)}</b> from {source}. Candidates: "
                            f"{swatch.format(STATES['target (not relaxed)'])} at the target energy (not relaxed), "
@@ -283,6 +297,31 @@ class HullPlot(pn.viewable.Viewer):
         if index and len(self._frame) > index[0]:
             self.selected = int(self._frame.iloc[index[0]]["index"])
 
+    def _uploaded_reference(self, event) -> None:
+        """An uploaded CSV of composition, formation_energy_per_atom becomes the hull's references."""
+        if not event.new:
+            return
+        from ..config import cache_dir
+        from ..fileio import atomic_write_bytes
+
+        name = self._reference_file.filename or "references.csv"
+        suffix = ".csv.gz" if name.endswith(".gz") else ".csv"
+        path = atomic_write_bytes(cache_dir() / "uploads" / f"{hashlib.sha256(event.new).hexdigest()[:16]}{suffix}",
+                                  event.new)
+        options = {k: v for k, v in REFERENCE_CHOICES}
+        options[f"file: {name}"] = str(path)
+        self._uploads[str(path)] = name
+        self._reference_select.options = options
+        self.reference = str(path)
+
+    def reference_source(self) -> str:
+        """Words for where the hull's references come from."""
+        reference = self._resolved_reference()
+        return {"mp": "Materials Project", "elements": "the elements only (no MP data)",
+                "aflow": "AFLOW (AFLUX API, cached)", "ml": "ML-relaxed MP/WBM structures"}.get(
+            reference, f"your file {self._uploads.get(reference, Path(reference).name)}")
+
     def __panel__(self):
-        return pn.Column(pn.Row(self._note, self._view_toggle, sizing_mode="stretch_width"), self._pane,
+        controls = pn.Row(self._reference_select, self._reference_file, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self._note, self._view_toggle, sizing_mode="stretch_width"), controls, self._pane,
                          sizing_mode="stretch_width")
