@@ -81,7 +81,8 @@ def test_a_users_csv_is_a_reference_and_bad_ones_are_one_line_errors(tmp_path, c
     good = tmp_path / "mine.csv"
     good.write_text("composition,formation_energy_per_atom,id\nNaCl,-2.1,lab-1\nNa2Cl,-0.5,lab-2\nKCl,-2.2,x\n")
     entries = reference_entries("Na-Cl", str(good))
-    assert sorted(e.attribute or e.name for e in entries) == ["Cl (element)", "Na (element)", "lab-1", "lab-2"]  # KCl: other system
+    labels = sorted(e.attribute or e.name for e in entries)
+    assert labels == ["Cl (element)", "Na (element)", "lab-1", "lab-2"]  # KCl is of another system
     nacl.to(filename=str(tmp_path / "nacl.cif"))
     code = main(["hull", str(tmp_path / "nacl.cif"), "--chemsys", "Na-Cl", "--reference", str(good),
                  "--formation", "eform", "--out", str(tmp_path / "hull"), "--json"])
