@@ -574,6 +574,8 @@ def _add_relax(sub) -> None:
                        help="formation energy from elemental references relaxed with the same potential "
                             "(default), from the M3GNet Eform model, or none")
     relax.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one batch (--batch-size) per task")
+    relax.add_argument("--device", default="auto",
+                       help="auto (CUDA when present, for the batched relaxer), cpu or cuda")
     relax.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
 
 
@@ -649,7 +651,8 @@ def _run_relaxations(items, labels, args, formation: str, steps: int, workers: i
     results = {}
     try:
         for event in irelax(items, potential=potential, fmax=args.fmax, steps=steps, workers=workers,
-                            formation=formation, labels=labels, batch_size=args.batch_size):
+                            formation=formation, labels=labels, batch_size=args.batch_size,
+                            device=getattr(args, "device", "cpu")):
             show(event)
             if isinstance(event, RelaxDone):
                 results[event.index] = event.result
@@ -808,7 +811,8 @@ def _add_screen(sub) -> None:
     scr.add_argument("--data-dir", default=None, help="data directory (MP formation energies and structures)")
     scr.add_argument("--keep-incompatible", action="store_true",
                      help="also run listed space groups whose Wyckoff positions cannot hold the formula")
-    scr.add_argument("--device", default="auto", help="generation device: auto (CUDA when present), cpu or cuda")
+    scr.add_argument("--device", default="auto",
+                     help="generation and batched-relaxation device: auto (CUDA when present), cpu or cuda")
     scr.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
     scr.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one condition per task")
     scr.add_argument("--json", action="store_true", help="print one JSON summary line at the end")

@@ -616,7 +616,7 @@ def _run_condition(config: ScreenConfig, settings: dict, condition: Condition, p
     results = {}
     for event in irelax([c.structure for c in generated], potential=potential, fmax=settings["fmax"],
                         steps=settings["relax_steps"], formation=settings["formation"], references=references,
-                        labels=labels):
+                        labels=labels, device=config.device):
         if isinstance(event, RelaxDone):
             results[event.index] = event.result
         elif isinstance(event, RelaxStep):

@@ -38,12 +38,18 @@ def supports_batching(potential) -> bool:
 
 class BatchEvaluator:
     """Energies (eV), forces (eV/Å) and stresses (eV/Å³, ASE convention) of many ASE Atoms in one forward
-    pass of a matgl ``Potential``."""
+    pass of a matgl ``Potential`` on ``device`` (``"auto"``: CUDA when present; the potential's model is moved
+    there and stays there)."""
 
-    def __init__(self, potential):
+    def __init__(self, potential, device="cpu"):
         from matgl.ext.ase import Atoms2Graph
 
+        from ..devices import resolve_device
+
+        self.device = resolve_device(device)
         self.model = potential.model
+        if next(self.model.parameters()).device != self.device:
+            self.model.to(self.device)
         inner = self.model.model
         self.converter = Atoms2Graph(tuple(inner.element_types), float(inner.cutoff))
 
@@ -86,9 +92,10 @@ class BatchEvaluator:
         from ase.stress import full_3x3_to_voigt_6_stress
         from torch_geometric.data import Batch
 
-        batch = Batch.from_data_list([graph for graph, _, _ in graphs])
-        lattice = torch.cat([torch.as_tensor(lat).reshape(-1, 3, 3) for _, lat, _ in graphs], dim=0)
-        state = torch.stack([torch.as_tensor(np.asarray(s, dtype=np.float32)) for _, _, s in graphs])
+        device = self.device
+        batch = Batch.from_data_list([graph for graph, _, _ in graphs]).to(device)
+        lattice = torch.cat([torch.as_tensor(lat).reshape(-1, 3, 3) for _, lat, _ in graphs], dim=0).to(device)
+        state = torch.stack([torch.as_tensor(np.asarray(s, dtype=np.float32)) for _, _, s in graphs]).to(device)
         energies, forces, stresses = self.model(batch, lattice, state)[:3]
         energies = energies.detach().reshape(-1).cpu().numpy().astype(float)
         forces = forces.detach().cpu().numpy().astype(float)
@@ -283,12 +290,12 @@ def _start(item, potential, evaluator: BatchEvaluator, settings: _Settings) -> _
 
 
 def relax_batched(pending, potential, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True,
-                  batch_size: int = DEFAULT_BATCH_SIZE):
+                  batch_size: int = DEFAULT_BATCH_SIZE, device="cpu"):
     """Generator over ``(index, label, Structure)`` items: yields a :class:`RelaxStep` for every structure in
     the batch after each step (index order within a step) and each :class:`RelaxResult` when its structure
     finishes. At most ``batch_size`` structures run at once; a finished one is replaced by the next waiting
-    one. Closing the generator stops the work."""
-    evaluator = BatchEvaluator(potential)
+    one. The potential runs on ``device`` (see :class:`BatchEvaluator`). Closing the generator stops the work."""
+    evaluator = BatchEvaluator(potential, device)
     settings = _Settings(fmax=fmax, steps=steps, relax_cell=relax_cell)
     waiting = deque(pending)
     active: list[_Slot] = []

@@ -53,7 +53,7 @@ def _prepare(structures: Iterable, labels: list[str] | None):
 
 def irelax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: int = 500, workers: int = 1,
            formation: str = "references", references=None, labels: list[str] | None = None,
-           relax_cell: bool = True, batch_size: int = DEFAULT_BATCH_SIZE
+           relax_cell: bool = True, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu"
            ) -> Iterator[RelaxStep | RelaxDone | ReferenceDone]:
     """Relax structures, yielding progress events.
 
@@ -69,6 +69,8 @@ def irelax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: 
     ``"eform"`` (the M3GNet Eform model on the relaxed structure) or ``"none"``. ``references``: an
     :class:`~explorer.relax.references.ElementalReferences` to use instead of the default one.
     With ``workers > 1`` only :class:`RelaxDone` (and :class:`ReferenceDone`) events are yielded.
+    ``device``: where the batched relaxer evaluates the potential (``"auto"``: CUDA when present); a GPU needs
+    the batched path (a matgl potential, ``batch_size > 1``, one process).
     """
     from ..checks import isolation_warning
     from .potentials import load_potential
@@ -85,11 +87,12 @@ def irelax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: 
         raise ExplorerInputError(f"formation must be one of {', '.join(FORMATION_MODES)}, got {formation!r}")
     prepared = _prepare(structures, labels)
     potential = load_potential(potential)
+    device = _relax_device(device, potential, batch_size, workers)
     loaded = [structure for _, _, structure, _ in prepared]
     formation_energy = yield from formation_function(formation, potential, references, loaded)
     total = len(prepared)
     done = 0
-    for result in _relax_all(prepared, potential, fmax, steps, workers, relax_cell, batch_size):
+    for result in _relax_all(prepared, potential, fmax, steps, workers, relax_cell, batch_size, device):
         if isinstance(result, RelaxStep):
             yield result
             continue
@@ -100,7 +103,20 @@ def irelax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: 
         yield RelaxDone(result.index, result, done, total)
 
 
-def _relax_all(prepared, potential, fmax, steps, workers, relax_cell, batch_size=1):
+def _relax_device(device, potential, batch_size: int, workers: int) -> str:
+    """The device the relaxation runs on (one-line error for a GPU outside the batched one-process path)."""
+    from ..devices import resolve_device
+
+    resolved = resolve_device(device)
+    if resolved.type != "cpu" and not (batch_size > 1 and workers == 1 and supports_batching(potential)):
+        if str(device) == "auto":
+            return "cpu"
+        raise ExplorerInputError("a GPU relaxes in the batched relaxer only: a matgl potential, --batch-size > 1 "
+                                 "and --workers 1")
+    return str(resolved)
+
+
+def _relax_all(prepared, potential, fmax, steps, workers, relax_cell, batch_size=1, device="cpu"):
     """RelaxStep events and RelaxResults, in order (serial) or as they finish (batched, workers > 1)."""
     pending = [(i, label, s) for i, label, s, error in prepared if s is not None]
     for index, label, _, error in prepared:
@@ -115,7 +131,7 @@ def _relax_all(prepared, potential, fmax, steps, workers, relax_cell, batch_size
             yield from _relax_parallel(pending, potential, fmax, steps, workers, relax_cell)
         return
     if batched:
-        yield from relax_batched(pending, potential, fmax, steps, relax_cell, batch_size)
+        yield from relax_batched(pending, potential, fmax, steps, relax_cell, batch_size, device)
         return
     for index, label, structure in pending:
         result = yield from relax_steps(potential, structure, index, label, fmax, steps, relax_cell)
@@ -180,13 +196,14 @@ def _relax_parallel_batched(pending, potential, fmax, steps, workers, relax_cell
 
 def relax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: int = 500, workers: int = 1,
           formation: str = "references", references=None, labels: list[str] | None = None,
-          relax_cell: bool = True, callback=None, batch_size: int = DEFAULT_BATCH_SIZE) -> list[RelaxResult]:
+          relax_cell: bool = True, callback=None, batch_size: int = DEFAULT_BATCH_SIZE,
+          device: str = "cpu") -> list[RelaxResult]:
     """Relax structures (see :func:`irelax`) and return one :class:`RelaxResult` per input, in input order.
     ``callback(done, total)`` is called whenever a structure finishes."""
     results = {}
     for event in irelax(structures, potential=potential, fmax=fmax, steps=steps, workers=workers,
                         formation=formation, references=references, labels=labels, relax_cell=relax_cell,
-                        batch_size=batch_size):
+                        batch_size=batch_size, device=device):
         if isinstance(event, RelaxDone):
             results[event.index] = event.result
             if callback is not None:
