@@ -42,7 +42,7 @@ def main() -> None:
     for name in args.models or available_models("generation"):
         generator = get_generator(name, task="generation")
         requests = evaluation_requests(species, spacegroups, energies, generator)
-        generator.sample_structures(requests[:2], steps=args.steps, device=args.device, batch_size=args.batch)  # warm-up
+        generator.sample_structures(requests[:2], steps=args.steps, device=args.device)  # warm-up
         times = []
         for repeat in range(args.repeats):
             start = time.perf_counter()
