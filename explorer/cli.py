@@ -330,6 +330,7 @@ def _add_evaluate(sub) -> None:
     fid.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
     fid.add_argument("--relax-steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
     fid.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
+    fid.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one relaxation batch per task")
     rec = evaluate.add_parser("reconstruction", parents=[csv, _parent(_reconstruction_options)],
                               help="StructRepDiff reconstruction of the CSV's rows from their own descriptors "
                                    "(paper 001, Table 1): match rate, RMSE, seconds per structure")
@@ -361,11 +362,15 @@ def cmd_evaluate_fidelity(args) -> int:
         raise ExplorerInputError("--threads and --batch-size must be >= 1")
     if args.draws not in (None, 1):
         raise ExplorerInputError("evaluate fidelity takes one sample per row (--draws 1)")
+    from .distributed import parse_scheduler
+
+    parse_scheduler(args.scheduler)  # a bad --scheduler is refused before anything is sampled
     torch.set_num_threads(args.threads)
     report = evaluate_fidelity(args.csv, limit=args.limit, max_atoms=args.max_atoms, model=args.model,
                                steps=args.steps, seed=args.seed, device=args.device, split=args.split,
                                relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
-                               batch_size=args.batch_size, callback=_progress_bar("relaxing", 0))
+                               batch_size=args.batch_size, callback=_progress_bar("relaxing", 0),
+                               scheduler=args.scheduler)
     print(json.dumps(report.summary()))
     return 0
 

@@ -164,20 +164,38 @@ def _references(potential, spec: dict):
 
 
 def relax_chunk_task(structures: list, labels: list[str], potential: str, fmax: float, steps: int, formation: str,
-                     relax_cell: bool, batch_size: int) -> list:
-    """Relax one chunk of structures on a worker, batched, with the worker's cached potential."""
+                     relax_cell: bool, batch_size: int, references: dict | None = None) -> list:
+    """Relax one chunk of structures on a worker, batched, with the worker's cached potential (and the main
+    process's elemental references, ``references`` = their spec, for formation energies)."""
     from .relax import relax
     from .relax.potentials import shared_potential
 
-    return relax(structures, potential=shared_potential(potential), fmax=fmax, steps=steps, formation=formation,
-                 labels=labels, relax_cell=relax_cell, batch_size=batch_size)
+    loaded = shared_potential(potential)
+    return relax(structures, potential=loaded, fmax=fmax, steps=steps, formation=formation, labels=labels,
+                 relax_cell=relax_cell, batch_size=batch_size,
+                 references=_references(loaded, references) if references is not None else None)
+
+
+def prepared_references(structures: list, potential: str, references=None) -> dict:
+    """The spec of the elemental references of every element of ``structures`` (relaxed here, once, before the
+    workers start; ``references``: an ElementalReferences to use instead of the potential's default one)."""
+    from .relax import ElementalReferences
+    from .relax.potentials import shared_potential
+
+    loaded = shared_potential(potential)
+    references = references if references is not None else ElementalReferences(loaded)
+    for element in sorted({e.symbol for s in structures if s is not None for e in s.composition}):
+        if not loaded.unsupported_elements([element]):
+            references.get(element)
+    return references.to_spec()
 
 
 def relax_distributed(structures: list, spec: str, potential: str = "m3gnet", fmax: float = 0.05, steps: int = 500,
                       formation: str = "references", labels: list[str] | None = None, relax_cell: bool = True,
-                      batch_size: int = 32, callback=None, announce=None) -> list:
+                      batch_size: int = 32, callback=None, announce=None, references=None) -> list:
     """:func:`explorer.relax.relax` on Dask: chunks of ``batch_size`` structures, each relaxed batched on a
-    worker; results in input order (``index`` renumbered), ``callback(done, total)`` as chunks finish."""
+    worker; results in input order (``index`` renumbered), ``callback(done, total)`` as chunks finish. With
+    ``formation="references"`` the elemental references are relaxed here first and shipped to the workers."""
     from distributed import as_completed
 
     from .relax.relaxation import _label
@@ -187,10 +205,11 @@ def relax_distributed(structures: list, spec: str, potential: str = "m3gnet", fm
     labels = labels or [_label(s, i) for i, s in enumerate(structures)]
     chunks = [list(range(i, min(i + batch_size, len(structures)))) for i in range(0, len(structures), batch_size)]
     results = [None] * len(structures)
+    shipped = prepared_references(structures, potential, references) if formation == "references" else None
     with dask_client(spec, announce) as client:
         futures = {client.submit(relax_chunk_task, [structures[i] for i in chunk], [labels[i] for i in chunk],
-                                 potential, fmax, steps, formation, relax_cell, batch_size, retries=RETRIES,
-                                 pure=False): chunk for chunk in chunks}
+                                 potential, fmax, steps, formation, relax_cell, batch_size, shipped,
+                                 retries=RETRIES, pure=False): chunk for chunk in chunks}
         done = 0
         for future in as_completed(futures):
             chunk = futures[future]

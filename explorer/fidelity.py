@@ -124,11 +124,20 @@ def _generate(csv_path, limit, max_atoms, split, model, steps, seed, device, bat
     return generated, energies, skipped, generator.name, generator.steps_used(steps)
 
 
-def _relax(generated, potential, references, fmax, steps, batch_size, callback) -> tuple[list, str]:
+def _relax(generated, potential, references, fmax, steps, batch_size, callback, scheduler=None) -> tuple[list, str]:
     """(RelaxResults in input order, potential name); formation energies from elemental references of the same
-    potential."""
+    potential. ``scheduler``: relax on Dask (see :mod:`explorer.distributed`), the same numbers."""
+    from .distributed import parse_scheduler
     from .relax import RelaxDone, irelax, load_potential
 
+    if parse_scheduler(scheduler).distributed:
+        from .distributed import relax_distributed
+        from .relax.potentials import shared_potential
+
+        results = relax_distributed(generated, scheduler, potential=str(potential), fmax=fmax, steps=steps,
+                                    formation="references", batch_size=batch_size, callback=callback,
+                                    references=references)
+        return results, shared_potential(str(potential)).name
     potential = load_potential(potential)
     results = {}
     for event in irelax(generated, potential=potential, fmax=fmax, steps=steps, formation="references",
@@ -154,18 +163,21 @@ def _row(index: int, structure, target: float, result) -> FidelityRow:
 def evaluate_fidelity(csv_path, limit: int | None = None, max_atoms: int | None = None, model: str | None = None,
                       steps: int | None = None, seed: int = 0, device: str = "auto", split: str | None = None,
                       relax_steps: int = 500, fmax: float = 0.05, potential="m3gnet", batch_size: int = 32,
-                      references=None, sample_batch_size: int = 64, callback=None) -> FidelityReport:
+                      references=None, sample_batch_size: int = 64, callback=None,
+                      scheduler: str | None = None) -> FidelityReport:
     """Generate one structure per usable CSV row at the row's formation energy, relax it (at most
     ``relax_steps`` FIRE steps, ``fmax`` eV/Å, ``batch_size`` structures in lockstep) and compare the ML
     formation energy with the target. ``references``: an :class:`~explorer.relax.ElementalReferences` of the
-    same potential (default: the potential's, cached on disk). ``callback(done, total)``: relaxation progress."""
+    same potential (default: the potential's, cached on disk). ``callback(done, total)``: relaxation progress.
+    ``scheduler``: relax on Dask (``local:N`` or a scheduler address; see :mod:`explorer.distributed`)."""
     if relax_steps < 0:
         raise ExplorerInputError(f"relax_steps must be >= 0, got {relax_steps}")
     started = time.perf_counter()
     generated, energies, skipped, model_name, steps = _generate(csv_path, limit, max_atoms, split, model, steps,
                                                                 seed, device, sample_batch_size)
     sampled = time.perf_counter()
-    results, potential_name = _relax(generated, potential, references, fmax, relax_steps, batch_size, callback)
+    results, potential_name = _relax(generated, potential, references, fmax, relax_steps, batch_size, callback,
+                                     scheduler)
     rows = [_row(i, s, e, r) for i, (s, e, r) in enumerate(zip(generated, energies, results))]
     finished = time.perf_counter()
     return FidelityReport(**fidelity_metrics(rows), seconds=round(finished - started, 1),

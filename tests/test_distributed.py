@@ -116,3 +116,21 @@ def test_relax_on_a_local_cluster_matches_the_serial_relaxation(tmp_path, potent
     assert [r["file"] for r in distributed] == files
     assert [r["energy_per_atom"] for r in distributed] == pytest.approx([r["energy_per_atom"] for r in serial],
                                                                          abs=1e-5)
+
+
+def test_fidelity_relaxed_on_a_local_cluster_gives_the_serial_numbers(tmp_path, potential):
+    from crystal_fixtures import tiny_rows, write_csv_gz
+
+    from explorer.fidelity import evaluate_fidelity
+    from explorer.relax import ElementalReferences
+
+    rows = {row["material_id"]: row for row in tiny_rows()}
+    csv = write_csv_gz(tmp_path / "fidelity.csv.gz", [rows["tiny-2"], rows["tiny-5"]])
+    references = ElementalReferences(potential, data=tmp_path / "no-data", steps=30, cache=tmp_path / "refs")
+    common = {"steps": 3, "seed": 0, "device": "cpu", "relax_steps": 5, "potential": "m3gnet",
+              "references": references, "batch_size": 1}
+    serial = evaluate_fidelity(csv, **common)
+    distributed = evaluate_fidelity(csv, scheduler="local:2", **common)
+    assert [r.formation_energy_per_atom for r in distributed.rows] == \
+        pytest.approx([r.formation_energy_per_atom for r in serial.rows], abs=1e-6)
+    assert distributed.summary()["mae"] == pytest.approx(serial.summary()["mae"], abs=1e-6)
