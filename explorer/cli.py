@@ -307,6 +307,7 @@ def _add_evaluate(sub) -> None:
                               help="match rate of one sample per CSV row against its structure")
     gen.add_argument("--max-atoms", type=int, default=None, help="skip rows with more atoms in their cell")
     gen.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
+    gen.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; the structure matching, 16 pairs a task")
     gen.add_argument("--snap", action="store_true", help="refine samples onto the requested space group")
     gen.add_argument("--pipeline", action="store_true",
                      help="evaluate what `explorer generate` returns (prototypes of other formulas first, network "
@@ -319,6 +320,7 @@ def _add_evaluate(sub) -> None:
     mod = evaluate.add_parser("modification", parents=[csv, sampling],
                               help="match rate of modified polymorphs against the lowest one")
     mod.add_argument("--workers", type=int, default=None)
+    mod.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; the structure matching, 16 pairs a task")
     mod.add_argument("--no-prototypes", dest="prototypes", action="store_false",
                      help="model samples only (default: the best known prototype of the target's space group, "
                           "from other formulas, where there is one)")
@@ -336,6 +338,7 @@ def _add_evaluate(sub) -> None:
                                    "(paper 001, Table 1): match rate, RMSE, seconds per structure")
     rec.add_argument("--max-atoms", type=int, default=20, help="only rows with at most this many atoms (default 20)")
     rec.add_argument("--workers", type=int, default=None, help="processes for matching (default: all cores)")
+    rec.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; the structure matching, 16 pairs a task")
     rec.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     cov = evaluate.add_parser("coverage", parents=[csv, sampling],
                               help="COV-R / COV-P / FD-CrystalNN / validity of --n samples against the CSV's rows")
@@ -498,10 +501,13 @@ def _write_candidates(candidates, args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from .distributed import parse_scheduler
     from .evaluation import evaluate_generation
 
     if args.task == "fidelity":
         return cmd_evaluate_fidelity(args)
+    if parse_scheduler(getattr(args, "scheduler", None)).distributed:
+        args.workers = args.scheduler  # the structure matching goes to Dask; sampling stays here
     if args.task == "reconstruction":
         import torch
 

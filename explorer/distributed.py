@@ -163,6 +163,19 @@ def _references(potential, spec: dict):
     return _REFERENCES[key]
 
 
+def _apply_chunk(func, items: list) -> list:
+    return [func(item) for item in items]
+
+
+def map_in_order(spec: str, func, items: list, chunk: int = 16, announce=None) -> list:
+    """``[func(item) for item in items]`` computed on Dask in chunks of ``chunk`` items (``func`` a module-level
+    function), in input order."""
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    with dask_client(spec, announce) as client:
+        futures = [client.submit(_apply_chunk, func, part, retries=RETRIES, pure=False) for part in chunks]
+        return [result for part in client.gather(futures) for result in part]
+
+
 def relax_chunk_task(structures: list, labels: list[str], potential: str, fmax: float, steps: int, formation: str,
                      relax_cell: bool, batch_size: int, references: dict | None = None) -> list:
     """Relax one chunk of structures on a worker, batched, with the worker's cached potential (and the main
@@ -222,5 +235,5 @@ def relax_distributed(structures: list, spec: str, potential: str = "m3gnet", fm
     return results
 
 
-__all__ = ["RETRIES", "Scheduler", "dask_client", "parse_scheduler", "relax_distributed", "screen_condition_task",
-           "worker_pids"]
+__all__ = ["RETRIES", "Scheduler", "dask_client", "map_in_order", "parse_scheduler", "relax_distributed",
+           "screen_condition_task", "worker_pids"]

@@ -44,9 +44,14 @@ def match_pair(pair) -> tuple[bool, bool, float | None]:
     return strict, rms is not None, None if rms is None else float(rms[0])
 
 
-def match_all(generated: list[Structure], targets: list[Structure], workers: int | None = None) -> list[tuple]:
-    """Match pairs on all cores."""
+def match_all(generated: list[Structure], targets: list[Structure], workers: int | str | None = None) -> list[tuple]:
+    """Match pairs on all cores (``workers`` processes), or on Dask when ``workers`` is a scheduler spec
+    (``"local:N"``, ``"tcp://host:8786"``; see :mod:`explorer.distributed`)."""
     pairs = [(g.as_dict(), t.as_dict()) for g, t in zip(generated, targets)]
+    if isinstance(workers, str):
+        from .distributed import map_in_order
+
+        return map_in_order(workers, match_pair, pairs)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(pairs) < 8:
         return [match_pair(p) for p in pairs]

@@ -134,3 +134,14 @@ def test_fidelity_relaxed_on_a_local_cluster_gives_the_serial_numbers(tmp_path, 
     assert [r.formation_energy_per_atom for r in distributed.rows] == \
         pytest.approx([r.formation_energy_per_atom for r in serial.rows], abs=1e-6)
     assert distributed.summary()["mae"] == pytest.approx(serial.summary()["mae"], abs=1e-6)
+
+
+def test_evaluate_generation_matches_on_a_local_cluster_with_the_same_numbers(tiny_csv, capsys):
+    common = ["evaluate", "generation", "--csv", str(tiny_csv), "--model", "cfm-uniform", "--steps", "3",
+              "--device", "cpu", "--json"]
+    assert main([*common, "--workers", "1"]) == 0
+    serial = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([*common, "--scheduler", "local:2"]) == 0
+    distributed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    keys = ("n", "match_rate", "match_rate_loose", "rmse", "validity", "spacegroup_rate")
+    assert {k: distributed[k] for k in keys} == {k: serial[k] for k in keys}
