@@ -102,3 +102,25 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
 def test_markdown_shows_missing_numbers_as_a_dash():
     text = markdown_table([{"model": "a", "task": "csp", "k": 1, "rmse": None, "match_rate": 0.5}])
     assert "| a | csp | 1 | 0.500 | – |" in text
+
+
+def test_models_the_pipeline_and_the_relaxed_peers_fill_their_rows(tiny_data_dir, tmp_path):
+    from crystal_fixtures import missing_weights
+
+    from explorer.config import models_dir
+    from explorer.relax.potentials import DEFAULT_PES
+
+    if not (models_dir() / DEFAULT_PES / "model.json").is_file():
+        pytest.skip(missing_weights())
+    csv = kcl_rows(tmp_path / "rows.csv.gz")
+    settings = CspSettings(str(csv), "test", 20, k=2, seed=0, relax_steps=5, device="cpu")
+    names = ["cfm-uniform", "explorer", "ion-exchange-relaxed", "pyxtal-random-relaxed"]
+    table = {(r["model"], r["k"]): r for r in run_csp(settings, tmp_path / "out", limit=2, models=names)}
+    assert table["explorer", 2]["rows_with_candidates"] == 2
+    assert table["explorer", 1]["match_rate_loose"] == 1.0  # the rock-salt prototype comes first
+    assert table["ion-exchange-relaxed", 2]["match_rate_loose"] == 1.0
+    assert table["cfm-uniform", 2]["n"] == 2 and table["cfm-uniform", 2]["seconds_per_structure"] > 0
+    relaxed = table["pyxtal-random-relaxed", 2]
+    assert relaxed["rows_with_candidates"] == 2 and relaxed["validity"] is not None
+    records = benchmark.read_records(settings.record_dir(tmp_path / "out") / "pyxtal-random-relaxed.jsonl")
+    assert all(len(r.candidates) == 2 and 0 <= r.best < 2 for r in records.values())
