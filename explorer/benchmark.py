@@ -363,7 +363,7 @@ def run_csp(settings: CspSettings, out: str | Path, limit: int | None = None, mo
             lines = []
             for j, p in enumerate(produced[name]):
                 mine = [score for (owner, _), score in zip(flat, scores) if owner == j]
-                record = RowRecord(index[j], mine, p.first, p.best, p.seconds, p.missing)
+                record = RowRecord(index[j], mine, p.first, p.best, round(p.seconds, 4), p.missing)  # as saved
                 records[name][index[j]] = record
                 lines.append(record.to_json())
             with open(folder / f"{name}.jsonl", "a") as handle:

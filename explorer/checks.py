@@ -58,12 +58,17 @@ def closest_pair(structure, factor: float = COVALENT_FACTOR) -> PairCheck:
     sums = radii[z[centres]] + radii[z[points]]
     ratios = distances / sums
     k = int(np.argmin(ratios))
-    symbols = (structure[int(centres[k])].specie.symbol, structure[int(points[k])].specie.symbol)
+
+    def named(i: int) -> tuple[str, str]:  # the lower site index first, whatever order pymatgen lists pairs in
+        a, b = sorted((int(centres[i]), int(points[i])))
+        return structure[a].specie.symbol, structure[b].specie.symbol
+
+    symbols = named(k)
     distance, ratio = float(distances[k]), float(ratios[k])
     shortest = float(distances.min())
     if shortest < MIN_DISTANCE:
         j = int(np.argmin(distances))
-        pair = (structure[int(centres[j])].specie.symbol, structure[int(points[j])].specie.symbol)
+        pair = named(j)
         return PairCheck(shortest, pair, float(ratios[j]),
                          f"{pair[0]}–{pair[1]} {shortest:.2f} Å apart (overlapping: < {MIN_DISTANCE} Å)")
     if ratio < factor:

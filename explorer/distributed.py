@@ -124,32 +124,10 @@ def worker_pids(client) -> dict:
 # ------------------------------------------------------------------------------------------------ tasks
 
 
-def screen_condition_task(config, settings: dict, condition, references: dict | None):
-    """Run one screening condition on a worker: (the condition, its candidates, seconds). ``references``: the
-    main process's elemental references (:meth:`~explorer.relax.ElementalReferences.to_spec`), so every worker
-    uses the same ones and relaxes none again. The potential and references are cached per process: a worker
-    loads them once."""
-    import time
-
-    from .relax.potentials import shared_potential
-    from .screening import _run_condition
-
-    began = time.perf_counter()
-    potential = shared_potential(config.potential)
-    if references is not None:
-        references = _references(potential, references)
-    events = _run_condition(config, settings, condition, potential, references)
-    while True:
-        try:
-            next(events)
-        except StopIteration as stop:
-            return condition, stop.value, time.perf_counter() - began
-
-
 _REFERENCES: dict = {}
 
 
-def _references(potential, spec: dict):
+def shipped_references(potential, spec: dict):
     """This worker's ElementalReferences of ``spec`` (built once per potential and settings)."""
     import json
 
@@ -186,7 +164,7 @@ def relax_chunk_task(structures: list, labels: list[str], potential: str, fmax: 
     loaded = shared_potential(potential)
     return relax(structures, potential=loaded, fmax=fmax, steps=steps, formation=formation, labels=labels,
                  relax_cell=relax_cell, batch_size=batch_size,
-                 references=_references(loaded, references) if references is not None else None)
+                 references=shipped_references(loaded, references) if references is not None else None)
 
 
 def prepared_references(structures: list, potential: str, references=None) -> dict:
@@ -236,4 +214,4 @@ def relax_distributed(structures: list, spec: str, potential: str = "m3gnet", fm
 
 
 __all__ = ["RETRIES", "Scheduler", "dask_client", "map_in_order", "parse_scheduler", "relax_distributed",
-           "screen_condition_task", "worker_pids"]
+           "shipped_references", "worker_pids"]

@@ -559,7 +559,7 @@ def _run_distributed(config: ScreenConfig, settings: dict, pending: list, saved:
     ConditionFailed as they complete, each finished one saved at once); returns the failed condition keys."""
     from distributed import as_completed
 
-    from .distributed import RETRIES, dask_client, screen_condition_task
+    from .distributed import RETRIES, dask_client
 
     failed = []
     spec = references.to_spec() if references is not None else None
@@ -622,6 +622,25 @@ def _run_condition(config: ScreenConfig, settings: dict, condition: Condition, p
         elif isinstance(event, RelaxStep):
             yield event
     return [_candidate(condition, c, results[i]) for i, c in enumerate(generated)]
+
+
+def screen_condition_task(config: ScreenConfig, settings: dict, condition: Condition, references: dict | None):
+    """One condition on a Dask worker: (the condition, its candidates, seconds). ``references``: the main
+    process's elemental references (:meth:`~explorer.relax.ElementalReferences.to_spec`), so every worker uses the
+    same ones and relaxes none again; the potential and references are cached per worker process."""
+    from .distributed import shipped_references
+    from .relax.potentials import shared_potential
+
+    began = time.perf_counter()
+    potential = shared_potential(config.potential)
+    if references is not None:
+        references = shipped_references(potential, references)
+    events = _run_condition(config, settings, condition, potential, references)
+    while True:
+        try:
+            next(events)
+        except StopIteration as stop:
+            return condition, stop.value, time.perf_counter() - began
 
 
 def _candidate(condition: Condition, generated, result) -> ScreenCandidate:

@@ -133,7 +133,7 @@ def test_plan_drops_incompatible_listed_spacegroups():
     ({"relax_steps": -1}, "relax steps"),
     ({"fmax": 0}, "fmax"),
     ({"model": "no-such-model"}, "unknown generation model"),
-    ({"reference": "aflow"}, "reference must be"),
+    ({"reference": "no-such-reference"}, "reference must be"),
     ({"chemsys": "Ta-B"}, "lacks W"),
     ({"reference": "mp", "data_dir": "/nonexistent"}, "--reference elements"),
     ({"reference": "ml", "formation": "eform"}, "reference 'ml' needs"),
