@@ -314,8 +314,6 @@ def _add_evaluate(sub) -> None:
                           "samples, random symmetric crystals): first-candidate and any-of---n match rates")
     gen.add_argument("--n", type=int, default=8, help="candidates per row with --pipeline (default 8)")
     gen.add_argument("--prototypes", default="auto", help="with --pipeline: auto (half of --n) or a number")
-    gen.add_argument("--agreement", action="store_true",
-                     help="with --pipeline: prototypes that a network sample matches go first (else similarity order)")
     gen.add_argument("--no-prototype-rows", action="store_true",
                      help="only the rows whose space group has no prototype in the train split (new structure "
                           "types)")
@@ -552,7 +550,7 @@ def cmd_evaluate(args) -> int:
                                   steps=args.steps, seed=args.seed, device=args.device, workers=args.workers,
                                   split=args.split, snap=args.snap, draws=args.draws, pipeline=args.pipeline,
                                   n=args.n, no_prototype_rows=args.no_prototype_rows,
-                                  prototypes=_prototypes(args.prototypes), agreement=args.agreement)
+                                  prototypes=_prototypes(args.prototypes))
     print(json.dumps(metrics))
     return 0
 

@@ -137,7 +137,7 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
                         steps: int | None = None, seed: int = 0, device: str = "auto", workers: int | None = None,
                         batch_size: int = 64, split: str | None = None, snap: bool = False, draws: int | None = None,
                         pipeline: bool = False, n: int = 8, prototypes="auto",
-                        no_prototype_rows: bool = False, agreement: bool = False) -> dict:
+                        no_prototype_rows: bool = False) -> dict:
     """Match rates of one sample per row of any registered generation model; returns the JSON-ready metrics
     dict, with ``spacegroup_rate`` (share of samples with the row's space group). ``draws > 1`` keeps, per
     row, the best of that many samples by :func:`~explorer.candidates.condition_score` (validity and the
@@ -172,7 +172,7 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
               "split": split, "rows_read": rows_read, "no_prototype_rows": no_prototype_rows}
     if pipeline:
         return {**evaluate_pipeline(generator, requests, targets, n, prototypes, steps, seed, device, draws,
-                                    workers, agreement), "seconds": round(time.time() - started, 1), **common}
+                                    workers), "seconds": round(time.time() - started, 1), **common}
     draws = 1 if draws is None else draws
     generated = generator.sample_best(requests, draws, steps=steps, seed=seed, device=device, batch_size=batch_size)
     if snap:
@@ -201,7 +201,7 @@ def rows_without_prototype(requests) -> list[int]:
 
 
 def evaluate_pipeline(generator, requests, targets, n: int, prototypes, steps, seed, device, draws,
-                      workers, agreement: bool = False) -> dict:
+                      workers) -> dict:
     """The metrics of :func:`evaluate_generation` with ``pipeline=True``."""
     from collections import Counter
 
@@ -210,7 +210,7 @@ def evaluate_pipeline(generator, requests, targets, n: int, prototypes, steps, s
     started = time.time()
     draws = DRAWS if draws is None else draws
     found = search(generator, requests, n, prototypes=prototypes, steps=steps, seed=seed, device=device,
-                   draws=draws, other_formulas_only=True, agreement=agreement)
+                   draws=draws, other_formulas_only=True)
     sampled = time.time()
     flat = [(k, c) for k, candidates in enumerate(found) for c in candidates]
     matches = match_all([c.structure for _, c in flat], [targets[k] for k, _ in flat], workers)
@@ -236,6 +236,5 @@ def evaluate_pipeline(generator, requests, targets, n: int, prototypes, steps, s
         "n_candidates": n,
         "draws": draws,
         "prototypes": prototypes,
-        "agreement": agreement,
         "sampling_seconds": round(sampled - started, 1),
     }

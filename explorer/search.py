@@ -36,12 +36,9 @@ def meets_request(candidate: Candidate) -> bool:
 
 def search(generator, requests: list, n: int, prototypes="auto", steps: int | None = None, seed: int = 0,
            device: str = "auto", draws: int = DRAWS, callback=None, other_formulas_only: bool = False,
-           keep_off_group: bool = False, share: float = PROTOTYPE_SHARE,
-           agreement: bool = False) -> list[list[Candidate]]:
+           keep_off_group: bool = False, share: float = PROTOTYPE_SHARE) -> list[list[Candidate]]:
     """``n`` candidates per request (see the module docstring), network samples of all requests in one batch.
-    ``other_formulas_only``: no prototype of the request's own formula (evaluation: the target is one).
-    ``agreement``: prototypes that a network sample of the request (in the requested group) matches (loose
-    StructureMatcher) go before the others, each group in its similarity order."""
+    ``other_formulas_only``: no prototype of the request's own formula (evaluation: the target is one)."""
     n = int(n)
     if n < 1:
         raise ExplorerInputError(f"n must be >= 1, got {n}")
@@ -62,8 +59,6 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
     structures = generator.sample_best(flat, draws, steps=steps, seed=int(seed), device=device,
                                        callback=callback) if flat else []
     steps_used = generator.steps_used(steps)
-    if agreement:
-        found, first = _by_agreement(found, first, structures, wanted, requests)
     out, position = [], 0
     for k, request in enumerate(requests):
         target = request.target
@@ -97,32 +92,6 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
             candidate.index = index
         out.append(chosen)
     return out
-
-
-def _by_agreement(found: list, first: list, structures: list, wanted: list, requests: list) -> tuple[list, list]:
-    """``found`` reordered per request: the prototypes a network sample in the requested group matches first;
-    ``first`` re-sliced to the same counts."""
-    import warnings
-
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    from .candidates import snap_to_spacegroup
-    from .representation import LOOSE, detect_spacegroup
-
-    matcher = StructureMatcher(**LOOSE)
-    position, out_found, out_first = 0, [], []
-    for k, request in enumerate(requests):
-        mine = structures[position : position + wanted[k]]
-        position += wanted[k]
-        snapped = [snap_to_spacegroup(s, request.spacegroup)[0] for s in mine] if found[k] else []
-        voters = [s for s in snapped if detect_spacegroup(s) == request.spacegroup]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            agreed = [any(matcher.fit(p.structure, s) for s in voters) for p in found[k]]
-        ordered = [p for p, a in zip(found[k], agreed) if a] + [p for p, a in zip(found[k], agreed) if not a]
-        out_found.append(ordered)
-        out_first.append(ordered[: len(first[k])])
-    return out_found, out_first
 
 
 def _prototype_candidate(prototype, request, target) -> Candidate:
