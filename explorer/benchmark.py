@@ -276,29 +276,23 @@ def _relaxed(produced: list[Produced], settings: CspSettings, rank_by_energy: bo
     return out
 
 
-def _produce(names: list[str], rows: CspRows, index: list[int], settings: CspSettings) -> dict[str, list[Produced]]:
-    """Candidates of every method in ``names`` for the rows ``index`` (shared work done once: the relaxed peers
-    relax what their unrelaxed twins returned)."""
+def _produce(name: str, rows: CspRows, index: list[int], settings: CspSettings, shared: dict) -> list[Produced]:
+    """Candidates of method ``name`` for the rows ``index``. ``shared`` keeps the unrelaxed peers' candidates of
+    this chunk: the relaxed peers relax what their unrelaxed twins returned (computed here if not yet)."""
     k = settings.k
-    out = {}
-    for name in names:
-        if name == "test-structures":
-            out[name] = [Produced([rows.targets[i]]) for i in index]
-        elif name == "explorer":
-            out[name] = _explorer_rows(rows, index, k, settings)
-        elif name in ("pyxtal-random", "pyxtal-random-relaxed"):
-            if "pyxtal-random" not in out:
-                out["pyxtal-random"] = _random_rows(rows, index, k, settings)
-            if name == "pyxtal-random-relaxed":
-                out[name] = _relaxed(out["pyxtal-random"], settings, rank_by_energy=True)
-        elif name in ("ion-exchange", "ion-exchange-relaxed"):
-            if "ion-exchange" not in out:
-                out["ion-exchange"] = _ion_exchange_rows(rows, index, k, settings)
-            if name == "ion-exchange-relaxed":
-                out[name] = _relaxed(out["ion-exchange"], settings, rank_by_energy=False)
-        else:
-            out[name] = _model_rows(name, rows, index, k, settings)
-    return {name: out[name] for name in names}
+    if name == "test-structures":
+        return [Produced([rows.targets[i]]) for i in index]
+    if name == "explorer":
+        return _explorer_rows(rows, index, k, settings)
+    twins = {"pyxtal-random": _random_rows, "ion-exchange": _ion_exchange_rows}
+    base = name.removesuffix("-relaxed")
+    if base in twins:
+        if base not in shared:
+            shared[base] = twins[base](rows, index, k, settings)
+        if name == base:
+            return shared[base]
+        return _relaxed(shared[base], settings, rank_by_energy=base == "pyxtal-random")
+    return _model_rows(name, rows, index, k, settings)
 
 
 # ------------------------------------------------------------------------------------------------ csp
@@ -355,13 +349,14 @@ def run_csp(settings: CspSettings, out: str | Path, limit: int | None = None, mo
         todo = [name for name in names if any(i not in records[name] for i in index)]
         if not todo:
             continue
-        produced = _produce(todo, rows, index, settings)
-        for name in todo:
-            flat = [(j, s) for j, p in enumerate(produced[name]) for s in p.structures]
+        shared = {}
+        for name in todo:  # each method's rows are saved as soon as they are scored
+            produced = _produce(name, rows, index, settings, shared)
+            flat = [(j, s) for j, p in enumerate(produced) for s in p.structures]
             scores = _score([s for _, s in flat], [rows.targets[index[j]] for j, _ in flat],
                             [rows.spacegroups[index[j]] for j, _ in flat], workers)
             lines = []
-            for j, p in enumerate(produced[name]):
+            for j, p in enumerate(produced):
                 mine = [score for (owner, _), score in zip(flat, scores) if owner == j]
                 record = RowRecord(index[j], mine, p.first, p.best, round(p.seconds, 4), p.missing)  # as saved
                 records[name][index[j]] = record
@@ -499,7 +494,8 @@ def plot_table(table: list[dict], path: str | Path, title: str = "") -> Path:
     for marker, k in zip("os^", sorted({r["k"] for r in points})):
         mine = [r for r in points if r["k"] == k]
         axes.scatter([r["seconds_per_structure"] for r in mine], [r["match_rate_loose"] for r in mine],
-                     marker=marker, s=45, label=f"k = {k} (best-ranked)")
+                     marker=marker, s=45,
+                     label=f"k = {k}" + (" (best-ranked of k)" if k > 1 else " (one candidate)"))
         for r in mine:
             axes.annotate(r["model"], (r["seconds_per_structure"], r["match_rate_loose"]), fontsize=7,
                           xytext=(4, 3), textcoords="offset points")

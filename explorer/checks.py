@@ -49,6 +49,15 @@ def closest_pair(structure, factor: float = COVALENT_FACTOR) -> PairCheck:
     n = len(structure)
     if n == 0:
         return PairCheck(float("inf"), ("", ""), float("inf"), "no atoms")
+    matrix = structure.lattice.matrix
+    if not np.isfinite(matrix).all():
+        return PairCheck(0.0, ("", ""), 0.0, "the cell is not finite")
+    areas = np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
+    thickness = abs(np.linalg.det(matrix)) / areas.max()  # the smallest distance between lattice planes
+    if thickness < MIN_DISTANCE:  # atoms this close to their own images; a neighbour list would need huge image counts
+        symbol = structure[0].specie.symbol
+        return PairCheck(float(thickness), (symbol, symbol), 0.0,
+                         f"degenerate cell: only {thickness:.2g} Å thick, atoms overlap their own images")
     radii = _radii()
     z = np.array([site.specie.Z for site in structure])
     cutoff = 2 * factor * float(radii[z].max()) + 0.1
