@@ -27,8 +27,8 @@ PROCESSING_VERSION = 1
 TRAINING_FILES = ("mp_structures.csv.gz", "wbm_structures.csv.gz")
 
 
-def read_rows(path: str | os.PathLike) -> list[dict]:
-    """Rows of a structure CSV (plain or gzip) as dicts; needs a ``cif`` column."""
+def read_rows(path: str | os.PathLike, column: str | None = "cif") -> list[dict]:
+    """Rows of a CSV (plain or gzip) as dicts; a structure CSV needs a ``cif`` column (``column=None``: any CSV)."""
     path = Path(path)
     if not path.is_file():
         raise ExplorerInputError(f"file not found: {path}")
@@ -39,8 +39,8 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ExplorerInputError(f"cannot read {path}: {exc}") from None
-    if rows and "cif" not in rows[0]:
-        raise ExplorerInputError(f"{path} has no 'cif' column")
+    if column and rows and column not in rows[0]:
+        raise ExplorerInputError(f"{path} has no '{column}' column")
     return rows
 
 

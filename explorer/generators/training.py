@@ -135,6 +135,18 @@ def train_model(config: TrainConfig, model: torch.nn.Module, objective, epoch_ba
     return {"steps": step, "wall_time_s": round(elapsed, 1), "val_loss": val_loss}
 
 
+def index_batches(size: int, batch_size: int):
+    """``epoch_batches`` for :func:`train_model` over ``size`` examples: a random permutation in full batches of
+    indices (the last partial batch dropped), one tuple per batch."""
+
+    def epoch_batches(rng):
+        order = rng.permutation(size)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield (order[start : start + batch_size],)
+
+    return epoch_batches
+
+
 def ema_weights(run_dir: str | Path, half: bool = True) -> tuple[dict, dict]:
     """(checkpoint state, its EMA weights — fp16 when ``half``) of a run directory: what an export ships."""
     state = read_payload(Path(run_dir) / "checkpoint.pt")

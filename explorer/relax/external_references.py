@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import math
 import os
@@ -127,15 +125,12 @@ def file_entries(path: str | os.PathLike, elements) -> list:
     from pymatgen.analysis.phase_diagram import PDEntry
     from pymatgen.core import Composition
 
+    from ..data import read_rows
+
     path = Path(path)
     if not path.is_file():
         raise ExplorerInputError(f"reference file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ExplorerInputError(f"cannot read {path}: {exc}") from None
+    rows = read_rows(path, column=None)
     columns = set(rows[0]) if rows else set()
     formula_column = "composition" if "composition" in columns else "formula" if "formula" in columns else None
     if formula_column is None or "formation_energy_per_atom" not in columns:

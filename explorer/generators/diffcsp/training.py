@@ -12,7 +12,7 @@ import torch
 
 from ...errors import ExplorerInputError
 from ..payload import read_payload
-from ..training import TrainConfig, ema_weights, fit_summary, train_model
+from ..training import TrainConfig, ema_weights, fit_summary, index_batches, train_model
 from .dataset import CellSet
 from .network import build_module, crystal_batch, network_config
 
@@ -55,10 +55,7 @@ def train_diffcsp(config: TrainConfig, train: CellSet, val: CellSet, out_dir: st
     objective, val_objective = DiffusionObjective(train), DiffusionObjective(val)
     val_index = np.arange(min(512, len(val)))
 
-    def epoch_batches(rng):
-        order = rng.permutation(len(train))
-        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
-            yield (order[start : start + config.batch_size],)
+    epoch_batches = index_batches(len(train), config.batch_size)
 
     @torch.no_grad()
     def validate(ema):

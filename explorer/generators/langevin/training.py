@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ...fileio import atomic_write_text
-from ..training import TrainConfig, ema_weights, fit_summary, train_model
+from ..training import TrainConfig, ema_weights, fit_summary, index_batches, train_model
 from .dataset import AsymmetricSet
 from .graph import Crystals
 from .lattice import FAMILIES, LatticeMap, family, fit_element_volumes
@@ -115,10 +115,7 @@ def train_langevin(config: TrainConfig, train: AsymmetricSet, val: AsymmetricSet
     val_objective = ScoreObjective(val, prior["volumes"])
     val_index = np.arange(min(512, len(val)))
 
-    def epoch_batches(rng):
-        order = rng.permutation(len(train))
-        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
-            yield (order[start : start + config.batch_size],)
+    epoch_batches = index_batches(len(train), config.batch_size)
 
     @torch.no_grad()
     def validate(ema):
