@@ -351,6 +351,7 @@ def _add_evaluate(sub) -> None:
     cov.add_argument("--struct-cutoff", type=float, default=0.6, help="structure-fingerprint threshold (0.6)")
     cov.add_argument("--comp-cutoff", type=float, default=12.0, help="composition-fingerprint threshold (12)")
     cov.add_argument("--workers", type=int, default=None, help="processes for the fingerprints (default: all)")
+    cov.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; the fingerprints, 16 structures a task")
     cov.add_argument("--unconditional", action="store_true",
                      help="sample without conditions (models that need none, e.g. the descriptor family)")
 

@@ -104,8 +104,16 @@ def _fingerprint(structure) -> tuple:
             len(structure.composition.elements))
 
 
-def fingerprints(structures: list, workers: int | None = None, callback=None) -> Fingerprints:
-    """:class:`Fingerprints` of ``structures`` (``workers`` processes; ``callback(done, total)``)."""
+def fingerprints(structures: list, workers: int | str | None = None, callback=None) -> Fingerprints:
+    """:class:`Fingerprints` of ``structures`` (``workers`` processes, or a Dask scheduler spec such as
+    ``"local:2"``; ``callback(done, total)``)."""
+    if isinstance(workers, str):  # a Dask scheduler spec (see explorer.distributed)
+        from .distributed import map_in_order
+
+        results = map_in_order(workers, _fingerprint, list(structures))
+        if callback is not None:
+            callback(len(structures), len(structures))
+        return _collect(results)
     workers = max(1, min(workers or os.cpu_count() or 1, len(structures) or 1))
     results = []
     if workers == 1:
@@ -119,6 +127,10 @@ def fingerprints(structures: list, workers: int | None = None, callback=None) ->
                 results.append(r)
                 if callback is not None:
                     callback(i + 1, len(structures))
+    return _collect(results)
+
+
+def _collect(results: list) -> Fingerprints:
     if not results:
         raise ExplorerInputError("no structures to fingerprint")
     columns = list(zip(*results))

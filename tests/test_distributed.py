@@ -145,3 +145,14 @@ def test_evaluate_generation_matches_on_a_local_cluster_with_the_same_numbers(ti
     distributed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     keys = ("n", "match_rate", "match_rate_loose", "rmse", "validity", "spacegroup_rate")
     assert {k: distributed[k] for k in keys} == {k: serial[k] for k in keys}
+
+
+def test_fingerprints_on_a_local_cluster_equal_the_serial_ones(nacl, si, srtio3):
+    import numpy as np
+
+    from explorer.coverage import fingerprints
+
+    serial = fingerprints([nacl, si, srtio3], workers=1)
+    distributed = fingerprints([nacl, si, srtio3], workers="local:1")
+    assert np.allclose(serial.structure, distributed.structure, equal_nan=True)
+    assert (serial.comp_valid == distributed.comp_valid).all() and np.allclose(serial.density, distributed.density)
