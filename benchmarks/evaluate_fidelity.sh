@@ -8,13 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${EXPLORER_DATA_DIR:-../shared/data}"
 model_arg=""; [ -n "${MODEL:-}" ] && model_arg="--model $MODEL"
+# PIPELINE=1: the first of the 8 candidates `explorer generate` returns (prototypes + network) instead
+pipeline_arg=""; prefix=""; [ -n "${PIPELINE:-}" ] && pipeline_arg="--pipeline --n 8" && prefix="explorer_"
 for split in ${SPLITS:-val test}; do
   limit=50; [ "$split" = test ] && limit=100
-  cmd="explorer evaluate fidelity --csv $data/mp_structures.csv.gz --split $split --limit $limit --max-atoms 20 $model_arg --steps 100 --seed 0 --relax-steps 500 --threads 1 --json"
+  cmd="explorer evaluate fidelity --csv $data/mp_structures.csv.gz --split $split --limit $limit --max-atoms 20 $model_arg --steps 100 --seed 0 --relax-steps 500 --threads 1 $pipeline_arg --json"
   echo "$cmd" >&2
   line=$($cmd | tail -n 1)
   name=$(python -c "import json,sys; print(json.loads(sys.argv[1])['model'])" "$line")
   python -c "import json,sys; d=json.loads(sys.argv[1]); d['command']=sys.argv[2]; print(json.dumps(d))" "$line" "$cmd" \
-    > "benchmarks/results/fidelity_${name}_${split}.json"
-  cat "benchmarks/results/fidelity_${name}_${split}.json"
+    > "benchmarks/results/fidelity_${prefix}${name}_${split}.json"
+  cat "benchmarks/results/fidelity_${prefix}${name}_${split}.json"
 done

@@ -43,9 +43,14 @@ class Candidate(MSONable):
                 "seed": self.seed, "source": self.source(), "invalid_reason": self.invalid_reason}
 
     def source(self) -> str:
-        """Where a prototype candidate comes from ("CsCl mp-22865"); "" for sampled ones."""
-        prototype = (self.extra or {}).get("prototype")
-        return f"{prototype['source_formula']} {prototype['source_id']}" if prototype else ""
+        """Where a prototype candidate comes from ("CsCl mp-22865", "..., relaxed (M3GNet)" when the pipeline
+        relaxed it); "" for sampled ones."""
+        extra = self.extra or {}
+        prototype = extra.get("prototype")
+        if not prototype:
+            return ""
+        relaxed = ", relaxed (M3GNet)" if "energy_per_atom" in extra.get("relaxed", {}) else ""
+        return f"{prototype['source_formula']} {prototype['source_id']}{relaxed}"
 
 
 def validity(structure: Structure) -> tuple[float, bool, str]:

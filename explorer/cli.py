@@ -213,6 +213,9 @@ def _add_generate(sub) -> None:
                           "them with the next prototype or a random symmetric crystal of the group")
     gen.add_argument("--network-only", action="store_true",
                      help="network samples only, as sampled (no prototypes, no replacement; see --snap)")
+    gen.add_argument("--no-relax-prototypes", dest="relax_prototypes", action="store_false", default="auto",
+                     help="return the prototypes as substituted (default: relaxed with M3GNet when its weights "
+                          "are in the models directory)")
 
 
 def _add_modify(sub) -> None:
@@ -239,16 +242,18 @@ def _reconstruction_options(parser) -> None:
     parser.add_argument("--iterations", type=int, default=None, help="Adam iterations per hop (paper: 300)")
     parser.add_argument("--starts", type=int, default=None,
                         help="random starts screened per trial (the best one kept; default 1)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of fresh trials for the structures whose loss is still above 0.01 (default 1)")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def _reconstruction_settings(args) -> dict:
     from .errors import ExplorerInputError
 
-    settings = {k: getattr(args, k) for k in ("trials", "hops", "iterations", "starts")
+    settings = {k: getattr(args, k) for k in ("trials", "hops", "iterations", "starts", "rounds")
                 if getattr(args, k) is not None}
     if any(v < 1 for v in settings.values()):
-        raise ExplorerInputError("--trials, --hops, --iterations and --starts must be >= 1")
+        raise ExplorerInputError("--trials, --hops, --iterations, --starts and --rounds must be >= 1")
     return settings
 
 
@@ -333,6 +338,10 @@ def _add_evaluate(sub) -> None:
     fid.add_argument("--relax-steps", type=int, default=500, help="maximum FIRE steps per structure (default 500)")
     fid.add_argument("--fmax", type=float, default=0.05, help="force convergence, eV/Å (default 0.05)")
     fid.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one relaxation batch per task")
+    fid.add_argument("--pipeline", action="store_true",
+                     help="the first of the --n candidates `explorer generate` returns (prototypes + network), "
+                          "not one network sample")
+    fid.add_argument("--n", type=int, default=8, help="candidates per row with --pipeline (default 8)")
     rec = evaluate.add_parser("reconstruction", parents=[csv, _parent(_reconstruction_options)],
                               help="StructRepDiff reconstruction of the CSV's rows from their own descriptors "
                                    "(paper 001, Table 1): match rate, RMSE, seconds per structure")
@@ -374,7 +383,7 @@ def cmd_evaluate_fidelity(args) -> int:
                                steps=args.steps, seed=args.seed, device=args.device, split=args.split,
                                relax_steps=args.relax_steps, fmax=args.fmax, potential=args.potential,
                                batch_size=args.batch_size, callback=_progress_bar("relaxing", 0),
-                               scheduler=args.scheduler)
+                               scheduler=args.scheduler, pipeline=args.pipeline, n=args.n)
     print(json.dumps(report.summary()))
     return 0
 
@@ -412,7 +421,7 @@ def cmd_generate(args) -> int:
                           steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
                           draws=args.draws, callback=_progress_bar("sampling", 0, unit="step"),
                           wyckoff=request.wyckoff, network_only=args.network_only, prototypes=prototypes,
-                          keep_off_group=args.keep_off_group)
+                          keep_off_group=args.keep_off_group, relax_prototypes=args.relax_prototypes)
     return _write_candidates(candidates, args)
 
 

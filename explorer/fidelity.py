@@ -76,6 +76,7 @@ class FidelityReport(MSONable):
     fmax: float
     potential: str
     skipped_rows: int
+    pipeline: bool = False  # the structures are what `explorer generate` puts first, not network samples
     rows: list[FidelityRow] = field(default_factory=list, repr=False)
 
     def summary(self, rows: bool = False) -> dict:
@@ -107,8 +108,10 @@ def fidelity_metrics(rows: list[FidelityRow]) -> dict:
     }
 
 
-def _generate(csv_path, limit, max_atoms, split, model, steps, seed, device, batch_size):
-    """(generated structures, target energies, skipped rows, model name) for one sample per usable row."""
+def _generate(csv_path, limit, max_atoms, split, model, steps, seed, device, batch_size, pipeline=False, n=8):
+    """(generated structures, target energies, skipped rows, model name, steps) for one sample per usable row;
+    with ``pipeline``, the first of the ``n`` candidates :func:`explorer.search.search` returns (what
+    ``explorer generate`` puts first; never a prototype of the row's own formula)."""
     from .evaluation import evaluation_conditions, evaluation_requests
     from .generators import get_generator
 
@@ -119,8 +122,14 @@ def _generate(csv_path, limit, max_atoms, split, model, steps, seed, device, bat
     if "energy" not in generator.conditions:
         raise ExplorerInputError(f"model {generator.name!r} takes no target formation energy: there is no energy "
                                  "fidelity to measure")
-    generated = generator.sample_structures(evaluation_requests(species, spacegroups, energies), steps=steps,
-                                            seed=seed, device=device, batch_size=batch_size)
+    requests = evaluation_requests(species, spacegroups, energies)
+    if pipeline:
+        from .search import search
+
+        found = search(generator, requests, n, steps=steps, seed=seed, device=device, other_formulas_only=True)
+        generated = [candidates[0].structure for candidates in found]
+        return generated, energies, skipped, generator.name, generator.steps_used(steps)
+    generated = generator.sample_structures(requests, steps=steps, seed=seed, device=device, batch_size=batch_size)
     return generated, energies, skipped, generator.name, generator.steps_used(steps)
 
 
@@ -164,17 +173,19 @@ def evaluate_fidelity(csv_path, limit: int | None = None, max_atoms: int | None 
                       steps: int | None = None, seed: int = 0, device: str = "auto", split: str | None = None,
                       relax_steps: int = 500, fmax: float = 0.05, potential="m3gnet", batch_size: int = 32,
                       references=None, sample_batch_size: int = 64, callback=None,
-                      scheduler: str | None = None) -> FidelityReport:
+                      scheduler: str | None = None, pipeline: bool = False, n: int = 8) -> FidelityReport:
     """Generate one structure per usable CSV row at the row's formation energy, relax it (at most
     ``relax_steps`` FIRE steps, ``fmax`` eV/Å, ``batch_size`` structures in lockstep) and compare the ML
     formation energy with the target. ``references``: an :class:`~explorer.relax.ElementalReferences` of the
     same potential (default: the potential's, cached on disk). ``callback(done, total)``: relaxation progress.
-    ``scheduler``: relax on Dask (``local:N`` or a scheduler address; see :mod:`explorer.distributed`)."""
+    ``scheduler``: relax on Dask (``local:N`` or a scheduler address; see :mod:`explorer.distributed`).
+    ``pipeline``: the structure of a row is the first of the ``n`` candidates ``explorer generate`` returns (a
+    known prototype where there is one — chosen without the target energy — else a sample of ``model``)."""
     if relax_steps < 0:
         raise ExplorerInputError(f"relax_steps must be >= 0, got {relax_steps}")
     started = time.perf_counter()
     generated, energies, skipped, model_name, steps = _generate(csv_path, limit, max_atoms, split, model, steps,
-                                                                seed, device, sample_batch_size)
+                                                                seed, device, sample_batch_size, pipeline, n)
     sampled = time.perf_counter()
     results, potential_name = _relax(generated, potential, references, fmax, relax_steps, batch_size, callback,
                                      scheduler)
@@ -183,7 +194,8 @@ def evaluate_fidelity(csv_path, limit: int | None = None, max_atoms: int | None 
     return FidelityReport(**fidelity_metrics(rows), seconds=round(finished - started, 1),
                           sampling_seconds=round(sampled - started, 1), relax_seconds=round(finished - sampled, 1),
                           model=model_name, steps=steps, seed=seed, split=split, relax_steps=relax_steps, fmax=fmax,
-                          potential=potential_name, skipped_rows=skipped, rows=rows)
+                          potential=potential_name, skipped_rows=skipped, pipeline=pipeline,
+                          rows=rows)
 
 
 __all__ = ["FidelityReport", "FidelityRow", "evaluate_fidelity", "fidelity_metrics"]

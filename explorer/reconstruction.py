@@ -127,7 +127,8 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
             "scale_split": scale_split, "settings": {"trials": reconstructor.trials, "hops": reconstructor.hops,
                                                      "iterations": reconstructor.iterations,
                                                      "starts": reconstructor.starts, "step": reconstructor.step,
-                                                     "lr": reconstructor.lr}, "seed": seed}
+                                                     "lr": reconstructor.lr, "rounds": reconstructor.rounds,
+                                                     "solved": reconstructor.solved}, "seed": seed}
 
 
 __all__ = ["evaluate_reconstruction", "read_vector", "reconstruct", "reference_scale"]

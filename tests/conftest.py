@@ -68,3 +68,25 @@ def tiny_data_dir(tmp_path, monkeypatch) -> Path:
     folder = write_data_dir(tmp_path / "data")
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def potential():
+    """M3GNet (the default PES of the models directory), loaded once per module; skips without its weights."""
+    from crystal_fixtures import missing_weights
+
+    from explorer.config import models_dir
+    from explorer.relax import load_potential
+    from explorer.relax.potentials import DEFAULT_PES
+
+    if not (models_dir() / DEFAULT_PES / "model.json").is_file():
+        pytest.skip(missing_weights())
+    return load_potential("m3gnet")
+
+
+@pytest.fixture(scope="module")
+def references(potential, tmp_path_factory):
+    """Elemental references from ASE's crystals only (no data directory), relaxed once per module."""
+    from explorer.relax import ElementalReferences
+
+    return ElementalReferences(potential, polymorphs=0, cache=tmp_path_factory.mktemp("references"))

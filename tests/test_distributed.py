@@ -9,11 +9,9 @@ import os
 import signal
 
 import pytest
-from crystal_fixtures import missing_weights
 from test_screening import TINY
 
 from explorer.cli import main
-from explorer.config import models_dir
 from explorer.distributed import parse_scheduler, worker_pids
 from explorer.errors import ExplorerInputError
 from explorer.screening import ConditionDone, ConditionFailed, ConditionStarted, ScreenConfig, iscreen, screen
@@ -37,23 +35,6 @@ def test_the_cli_refuses_a_bad_scheduler_before_running(tmp_path, capsys):
                  "--scheduler", "local:0"])
     assert code == 2 and capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "s").exists()
-
-
-@pytest.fixture(scope="module")
-def potential():
-    from explorer.relax import load_potential
-    from explorer.relax.potentials import DEFAULT_PES
-
-    if not (models_dir() / DEFAULT_PES / "model.json").is_file():
-        pytest.skip(missing_weights())
-    return load_potential("m3gnet")
-
-
-@pytest.fixture(scope="module")
-def references(potential, tmp_path_factory):
-    from explorer.relax import ElementalReferences
-
-    return ElementalReferences(potential, polymorphs=0, cache=tmp_path_factory.mktemp("references"))
 
 
 def test_a_killed_worker_loses_nothing_and_the_ranking_equals_the_serial_run(tmp_path, potential, references):

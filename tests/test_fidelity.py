@@ -74,3 +74,24 @@ def test_evaluate_fidelity_bad_input(tmp_path):
         evaluate_fidelity(tmp_path / "missing.csv.gz", steps=3, device="cpu")
     with pytest.raises(ExplorerInputError, match="relax_steps"):
         evaluate_fidelity(tmp_path / "missing.csv.gz", relax_steps=-1)
+
+
+def test_evaluate_fidelity_of_the_pipeline_relaxes_what_generate_puts_first(m3gnet, fidelity_csv, tmp_path,
+                                                                           tiny_data_dir, monkeypatch):
+    import explorer.search
+    from explorer.relax import ElementalReferences
+
+    firsts, real = [], explorer.search.search
+
+    def spy(*args, **kwargs):
+        found = real(*args, **kwargs)
+        assert kwargs["other_formulas_only"] is True  # never the row's own structure
+        firsts.extend(candidates[0].structure for candidates in found)
+        return found
+
+    monkeypatch.setattr(explorer.search, "search", spy)
+    references = ElementalReferences(m3gnet, data=tmp_path / "no-data", steps=30, cache=tmp_path / "refs")
+    report = evaluate_fidelity(fidelity_csv, steps=3, seed=0, device="cpu", relax_steps=5, potential=m3gnet,
+                               references=references, pipeline=True, n=2)
+    assert report.pipeline and report.summary()["pipeline"] is True and report.n == 3
+    assert [s.composition.reduced_formula for s in firsts] == [row.formula for row in report.rows]

@@ -10,9 +10,8 @@ import json
 import shutil
 
 import pytest
-from crystal_fixtures import missing_data, missing_weights, one_torch_thread
+from crystal_fixtures import missing_data, one_torch_thread
 
-from explorer.config import models_dir
 from explorer.errors import ExplorerInputError
 from explorer.screening import (
     ConditionDone,
@@ -34,24 +33,6 @@ TINY = {"formulas": ["TaW3"], "spacegroups": "221,123", "energies": "-0.2", "n":
 def _one_thread():
     with one_torch_thread():
         yield
-
-
-@pytest.fixture(scope="module")
-def potential():
-    from explorer.relax import load_potential
-    from explorer.relax.potentials import DEFAULT_PES
-
-    if not (models_dir() / DEFAULT_PES / "model.json").is_file():
-        pytest.skip(missing_weights())
-    return load_potential("m3gnet")
-
-
-@pytest.fixture(scope="module")
-def references(potential, tmp_path_factory):
-    """Ta and W references from ASE's bcc crystals only (no data directory), relaxed once per module."""
-    from explorer.relax import ElementalReferences
-
-    return ElementalReferences(potential, polymorphs=0, cache=tmp_path_factory.mktemp("references"))
 
 
 @pytest.fixture(scope="module")

@@ -53,3 +53,28 @@ def test_keep_off_group_and_network_only_return_the_samples(tiny_data_dir):
 def test_a_refused_condition_is_refused_before_anything_is_sampled(tiny_data_dir):
     with pytest.raises(explorer.ExplorerInputError, match="cannot"):
         explorer.generate("MgO", 62, -1.0, n=2, model="cfm-uniform", steps=5)
+
+
+def test_the_prototypes_come_relaxed_in_the_group_and_say_so(tiny_data_dir):
+    from explorer.relax.potentials import m3gnet_available
+
+    if not m3gnet_available():
+        pytest.skip("no M3GNet weights in the models directory")
+    relaxed = explorer.generate("KCl", 225, -1.5, n=2, model="cfm-uniform", steps=5, seed=0)
+    plain = explorer.generate("KCl", 225, -1.5, n=2, model="cfm-uniform", steps=5, seed=0, relax_prototypes=False)
+    first, substituted = relaxed[0], plain[0]
+    assert first.model == substituted.model == "prototype" and "relaxed" not in substituted.extra
+    info = first.extra["relaxed"]
+    assert info["potential"].startswith("M3GNet") and info["status"] in ("ok", "unconverged")
+    assert "energy_per_atom" in info and first.source().endswith("relaxed (M3GNet)")
+    assert meets_request(first) and first.spacegroup_detected == 225
+    # rock salt KCl: M3GNet's lattice constant (~6.3 Å) differs from the radius-scaled substitution's
+    assert first.structure.volume != pytest.approx(substituted.structure.volume, rel=1e-3)
+
+
+def test_relax_prototypes_takes_auto_true_or_false():
+    from explorer.search import _relax_wanted
+
+    with pytest.raises(explorer.ExplorerInputError, match="relax_prototypes"):
+        _relax_wanted("always")
+    assert _relax_wanted(False) is False

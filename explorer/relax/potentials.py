@@ -100,6 +100,11 @@ def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and all((path / name).is_file() for name in _MODEL_FILES)
 
 
+def m3gnet_available(models: str | os.PathLike | None = None) -> bool:
+    """Whether the default M3GNet weights are in the models directory (no loading, no CHGNet fallback)."""
+    return _is_model_dir(models_dir(models) / DEFAULT_PES)
+
+
 def _file_digest(path: Path) -> str:
     return file_sha256(path)[:12]
 
@@ -283,4 +288,4 @@ def load_formation_model(path: str | os.PathLike | None = None, models: str | os
 
 
 __all__ = ["FormationEnergyModel", "Potential", "PotentialSpec", "load_formation_model", "load_potential",
-           "shared_potential"]
+           "m3gnet_available", "shared_potential"]

@@ -7,7 +7,9 @@ of every structure runs in one batch; the best trial by loss is returned.
 Beyond the paper (chosen on validation, README): trials start from random positions no closer than 0.7 x the
 target's shortest distance (not uniform random), each entry of the loss is divided by its spread over
 reference crystals (:func:`entry_scale`; the entries differ by orders of magnitude), a hop's learning rate
-decays by cosine, and structures whose loss is below ``tolerance`` stop hopping.
+decays by cosine, and structures whose loss is below ``tolerance`` stop hopping. With ``rounds`` > 1, the
+structures whose best loss is still above ``solved`` after a round get a new round of trials from fresh starts
+(the compute goes to the hard ones; each keeps its best result over all rounds).
 
 :meth:`Reconstructor.irun` is a generator that yields a :class:`HopReport` after every hop (progress, cancel);
 :meth:`Reconstructor.run` runs it to the end.
@@ -32,8 +34,8 @@ DTYPE = torch.float32  # positions to ~1e-5 Å; twice as fast as float64
 
 @dataclass
 class HopReport:
-    hop: int  # hops done (1..hops)
-    hops: int
+    hop: int  # hops done (1..hops), over all rounds
+    hops: int  # at most (rounds x hops per round; fewer when every structure is solved early)
     loss: np.ndarray  # best loss so far per structure
 
 
@@ -77,15 +79,17 @@ class Reconstructor:
 
     def __init__(self, params: EADParams | None = None, trials: int = 6, hops: int = 7, iterations: int = 300,
                  lr: float = 0.05, step: float = 1.0, refresh: int = 10, tolerance: float = 1e-4,
-                 spread: float = 0.7, starts: int = 1, screen: int = 60, threads: int | None = None):
-        if min(trials, hops, iterations) < 1:
-            raise ExplorerInputError("trials, hops and iterations must be >= 1")
+                 spread: float = 0.7, starts: int = 1, screen: int = 60, threads: int | None = None,
+                 rounds: int = 1, solved: float = 0.01):
+        if min(trials, hops, iterations, rounds) < 1:
+            raise ExplorerInputError("trials, hops, iterations and rounds must be >= 1")
         self.params = params or EADParams()
         self.ead = EAD(self.params)
         self.trials, self.hops, self.iterations = int(trials), int(hops), int(iterations)
         self.lr, self.step, self.refresh = float(lr), float(step), int(refresh)
         self.tolerance, self.spread, self.threads = float(tolerance), float(spread), threads
         self.starts, self.screen = max(1, int(starts)), int(screen)
+        self.rounds, self.solved = int(rounds), float(solved)
 
     def _loss(self, cart, inverse, lattice, weights, mask, target, scale, pairs) -> torch.Tensor:
         frac = torch.einsum("cnk,ckl->cnl", cart, inverse)
@@ -171,8 +175,36 @@ class Reconstructor:
     def _run(self, targets, numbers, lattices, weights_per_entry, seed):
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
-        count, trials, n = len(numbers), self.trials, max(len(z) for z in numbers)
+        count = len(numbers)
         matrices = np.stack([np.asarray(getattr(m, "matrix", m), dtype=float) for m in lattices])
+        final = [None] * count  # per structure: (fractional positions, loss) of its best trial so far
+        final_loss = np.full(count, np.inf)
+        todo = list(range(count))
+        total = self.rounds * self.hops
+        for round_ in range(self.rounds):
+            if not todo:
+                break
+            runner = self._round([numbers[c] for c in todo], matrices[todo], targets[todo], weights_per_entry, rng)
+            while True:
+                try:
+                    hop, losses = next(runner)
+                except StopIteration as stop:
+                    results = stop.value
+                    break
+                current = final_loss.copy()
+                current[todo] = np.minimum(current[todo], losses)
+                yield HopReport(round_ * self.hops + hop, total, current.astype(np.float32))
+            for c, (frac, loss) in zip(todo, results):
+                if loss < final_loss[c]:
+                    final[c], final_loss[c] = frac, loss
+            todo = [c for c in todo if final_loss[c] > self.solved]
+        return [Reconstruction(Structure(Lattice(matrices[c]), [int(v) for v in zs], final[c]), float(final_loss[c]))
+                for c, zs in enumerate(numbers)]
+
+    def _round(self, numbers, matrices, targets, weights_per_entry, rng):
+        """One round of ``trials`` basin-hopping trials (fresh starts) per structure: yields (hop, best loss per
+        structure) after each hop; returns [(fractional positions, loss)] of each structure's best trial."""
+        count, trials, n = len(numbers), self.trials, max(len(z) for z in numbers)
         lattice = torch.tensor(np.repeat(matrices, trials, 0), dtype=DTYPE)
         inverse = torch.linalg.inv(lattice)
         z = torch.zeros(count * trials, n, dtype=torch.long)
@@ -197,7 +229,7 @@ class Reconstructor:
                 best[active[better]] = moved[better]
                 best_loss[active[better]] = loss[better]
             per_structure = best_loss.reshape(count, trials).min(1).values
-            yield HopReport(hop + 1, self.hops, per_structure.numpy().copy())
+            yield hop + 1, per_structure.numpy().astype(float)
             done = (per_structure < self.tolerance).repeat_interleave(trials)
             active = torch.nonzero(~done).flatten()
         out = []
@@ -205,8 +237,7 @@ class Reconstructor:
         for c, zs in enumerate(numbers):
             t = int(losses[c].argmin())
             frac = (best[c * trials + t, : len(zs)] @ inverse[c * trials + t]).double().numpy() % 1.0
-            structure = Structure(Lattice(matrices[c]), [int(v) for v in zs], frac)
-            out.append(Reconstruction(structure, float(losses[c, t])))
+            out.append((frac, float(losses[c, t])))
         return out
 
     def run(self, targets, numbers: list, lattices: list, scale, seed: int = 0,

@@ -1,4 +1,4 @@
-"""The EAD descriptor and the basin-hopping reconstruction of the descriptor family (in progress)."""
+"""The EAD descriptor and the basin-hopping reconstruction of the descriptor family."""
 
 import numpy as np
 import torch
@@ -59,3 +59,27 @@ def test_reconstruction_recovers_rock_salt_and_reports_each_hop():
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     assert StructureMatcher().fit(out[0].structure, primitive)
+
+
+def test_rounds_restart_only_the_unsolved_structures_and_keep_the_best():
+    rock_salt = _nacl().get_primitive_structure()
+    perovskite = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                           [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    params = EADParams()
+    structures = [rock_salt, perovskite]
+    targets = ead_block(structures, params)
+    scale = entry_scale(ead_block(structures + [s.copy().perturb(0.3) for s in structures], params), params)
+    numbers = [[site.specie.Z for site in s] for s in structures]
+    lattices = [s.lattice for s in structures]
+    settings = {"trials": 2, "hops": 2, "iterations": 30}
+    once = Reconstructor(params, **settings).run(targets, numbers, lattices, scale, seed=3)
+    reports = []
+    never_solved = Reconstructor(params, rounds=3, solved=-1.0, **settings)  # every structure gets 3 rounds
+    thrice = never_solved.run(targets, numbers, lattices, scale, seed=3, callback=reports.append)
+    assert [r.hop for r in reports] == [1, 2, 3, 4, 5, 6] and {r.hops for r in reports} == {6}
+    assert all(b.loss <= a.loss + 1e-6 for a, b in zip(once, thrice))  # round 1 is the one-round run
+    assert np.all(np.diff(np.stack([r.loss for r in reports]), axis=0) <= 1e-6)  # best so far never rises
+    solved_at_once = Reconstructor(params, rounds=3, solved=np.inf, **settings)
+    reports = []
+    same = solved_at_once.run(targets, numbers, lattices, scale, seed=3, callback=reports.append)
+    assert len(reports) == 2 and [r.loss for r in same] == [r.loss for r in once]
