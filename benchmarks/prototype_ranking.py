@@ -47,16 +47,15 @@ def study(split: str, limit: int, out: Path, max_types: int = 25) -> None:
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Element
 
+    from explorer import prototypes
     from explorer.config import data_file
     from explorer.elements import reduced_composition_key
     from explorer.evaluation import evaluation_conditions
-    from explorer.prototypes import (NOT_GROUND_STATE_PENALTY, best_substitution, default_volume_per_atom,
-                                     load_prototype_library, stoichiometry_pattern)
     from explorer.representation import LOOSE, STRICT, decode
 
     targets, species, groups, _, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), limit=limit,
                                                            max_atoms=20, split=split)
-    library = load_prototype_library()
+    library = prototypes.load_prototype_library()
     data = library.data
     types: dict[int, tuple | None] = {}
     loose, strict = StructureMatcher(**LOOSE), StructureMatcher(**STRICT)
@@ -70,7 +69,7 @@ def study(split: str, limit: int, out: Path, max_types: int = 25) -> None:
                 continue
             own = reduced_composition_key(z)
             members = defaultdict(list)
-            for i in library.index.get((stoichiometry_pattern(z), int(group)), []):
+            for i in library.index.get((prototypes.stoichiometry_pattern(z), int(group)), []):
                 template_z = data.species[i][: data.n_sites[i]]
                 if reduced_composition_key(template_z) == own:
                     continue
@@ -78,8 +77,8 @@ def study(split: str, limit: int, out: Path, max_types: int = 25) -> None:
                     template = decode(data.matrix[i], template_z)
                     counts = Counter(int(v) for v in template_z)
                     types[i] = structure_type(template, counts)
-                distance, mapping = best_substitution(template_z, z)
-                score = distance + (0.0 if library.ground_state[i] else NOT_GROUND_STATE_PENALTY)
+                distance, mapping = prototypes.best_substitution(template_z, z)
+                score = distance + (0.0 if library.ground_state[i] else prototypes.NOT_GROUND_STATE_PENALTY)
                 members[types[i]].append((score, distance, i, mapping))
             record = {"row": row, "formula": target.composition.reduced_formula, "spacegroup": int(group),
                       "types": []}
@@ -91,7 +90,7 @@ def study(split: str, limit: int, out: Path, max_types: int = 25) -> None:
                 structure = template.copy()
                 structure.replace_species({Element.from_Z(a): Element.from_Z(b) for a, b in mapping.items()
                                            if a != b})
-                structure.scale_lattice(default_volume_per_atom(template, mapping) * len(structure))
+                structure.scale_lattice(prototypes.default_volume_per_atom(template, mapping) * len(structure))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     hit_loose = bool(loose.fit(structure, target))

@@ -50,7 +50,7 @@ PEERS = ("explorer", "pyxtal-random", "pyxtal-random-relaxed", "ion-exchange", "
          "test-structures")
 DNG_SANITY = "train-structures"
 CHUNK = 16  # rows per saved chunk (and per sampling batch of a model)
-VERSION = 1
+VERSION = 2  # of the records: 2 = the explorer pipeline relaxes its prototypes (search.py)
 TABLE_FIELDS = ("model", "task", "k", "n", "rows_with_candidates", "match_rate", "match_rate_loose",
                 "match_rate_any", "match_rate_loose_any", "rmse", "validity", "spacegroup_rate",
                 "seconds_per_structure")

@@ -305,8 +305,10 @@ class GeneratePanel(pn.viewable.Viewer):
             self.workspace.set_candidates(candidates, "generate")
             valid = sum(c.valid for c in candidates)
             matched = sum(c.spacegroup_detected == c.spacegroup_requested for c in candidates)
+            relaxed = sum("energy_per_atom" in c.extra.get("relaxed", {}) for c in candidates)
+            note = f" · {relaxed} prototypes relaxed (M3GNet)" if relaxed else ""
             return "ok", (f"{len(candidates)} candidates in {seconds:.1f} s · {valid} valid · {matched} in the "
-                          "requested space group")
+                          f"requested space group{note}")
 
         return self.controls.run(lambda: explorer.generate(**arguments, device="auto", callback=report), finished,
                                  wait)
