@@ -133,13 +133,20 @@ def generic_candidates(element: str) -> list[tuple]:
 class ElementalReferences:
     """Reference energy per atom of each element with one potential (relaxed on first use, cached on disk).
 
-    ``cache``: True (default location), False (memory only) or a directory.
+    ``cache``: True (default location), False (memory only) or a directory. ``corrections``: "mp2020" (default:
+    formation energies carry MP's MaterialsProject2020Compatibility corrections, as MP's own do — see
+    :mod:`explorer.relax.corrections`) or "none" (the potential's raw energies).
     """
 
     def __init__(self, potential="m3gnet", data: str | os.PathLike | None = None, polymorphs: int = 3,
-                 fmax: float = 0.05, steps: int = 500, cache: bool | str | os.PathLike = True):
+                 fmax: float = 0.05, steps: int = 500, cache: bool | str | os.PathLike = True,
+                 corrections: str = "mp2020"):
+        from .corrections import CORRECTIONS
         from .potentials import load_potential
 
+        if corrections not in CORRECTIONS:
+            raise ExplorerInputError(f"corrections must be one of {', '.join(CORRECTIONS)}, got {corrections!r}")
+        self.corrections = corrections
         self.potential = load_potential(potential)
         self.data = data
         self.polymorphs = polymorphs
@@ -162,14 +169,14 @@ class ElementalReferences:
         """Plain settings and entries of these references: what another process needs to rebuild them with its own
         copy of the potential (:meth:`from_spec`) and relax nothing already relaxed here."""
         return {"data": None if self.data is None else str(self.data), "polymorphs": self.polymorphs,
-                "fmax": self.fmax, "steps": self.steps,
+                "fmax": self.fmax, "steps": self.steps, "corrections": self.corrections,
                 "cache": str(self.path.parent) if self.path is not None else False, "entries": dict(self._entries)}
 
     @classmethod
     def from_spec(cls, potential, spec: dict) -> ElementalReferences:
         """The references of :meth:`to_spec` with ``potential`` (the same weights as where they were made)."""
         references = cls(potential, data=spec["data"], polymorphs=spec["polymorphs"], fmax=spec["fmax"],
-                         steps=spec["steps"], cache=spec["cache"])
+                         steps=spec["steps"], cache=spec["cache"], corrections=spec.get("corrections", "mp2020"))
         references._entries.update(spec["entries"])
         return references
 
@@ -253,7 +260,8 @@ class ElementalReferences:
         return entry["energy_per_atom"]
 
     def formation_energy_per_atom(self, composition, energy_per_atom: float) -> float | None:
-        """E_f = E/atom - sum_i x_i E_i/atom over the elements; None when a reference is missing."""
+        """E_f = E/atom - sum_i x_i E_i/atom over the elements (+ the MP2020 correction per atom unless
+        ``corrections="none"``); None when a reference is missing."""
         from pymatgen.core import Composition
 
         composition = Composition(composition)
@@ -266,7 +274,12 @@ class ElementalReferences:
             if entry is None:
                 return None
             reference += amount / total * entry["energy_per_atom"]
-        return float(energy_per_atom - reference)
+        correction = 0.0
+        if self.corrections == "mp2020":
+            from .corrections import mp2020_correction_per_atom
+
+            correction = mp2020_correction_per_atom(composition)
+        return float(energy_per_atom - reference + correction)
 
 
 def _finite_or_none(value):

@@ -40,7 +40,8 @@ def test_relax_batch_with_failures(m3gnet, files, tmp_path, capsys):
     nacl, broken, overlap = summary["results"]
     assert nacl["status"] == "ok" and nacl["file"].endswith("nacl.cif")
     assert nacl["energy_per_atom"] == pytest.approx(-3.3675, abs=0.01)
-    assert nacl["formation_energy_per_atom"] == pytest.approx(-1.82, abs=0.05)
+    # MP's NaCl (mp-22862): -2.110 eV/atom; M3GNet's raw -1.82 plus the MP2020 Cl correction (-0.307 per atom)
+    assert nacl["formation_energy_per_atom"] == pytest.approx(-2.13, abs=0.05)
     assert nacl["a"] == pytest.approx(5.69, abs=0.03) and nacl["volume"] > 0 and nacl["steps"] > 0
     assert set(nacl) >= {"file", "status", "energy_per_atom", "formation_energy_per_atom", "steps", "a", "b", "c",
                          "volume"}
