@@ -111,6 +111,14 @@ def exported_run(export, run_dir: Path, path: Path, only_manifest: bool) -> tupl
         payload = torch.load(path, weights_only=True)
     config = json.loads((run_dir / "config.json").read_text())
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.is_file():  # a run resumed across sessions (or stopped between saves): the saved state counts
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        log = [entry for entry in log if entry.get("step", 0) <= state["step"]]
+        validated = [entry for entry in log if "val_loss" in entry]
+        last = {"step": state["step"], "elapsed": state["elapsed"],
+                "val_loss": validated[-1]["val_loss"] if validated else None}
+        return payload, config, log, last
     final = [entry for entry in log if entry.get("final")]
     return payload, config, log, final[-1] if final else log[-1]
 
@@ -188,9 +196,10 @@ def diffcsp_entry(name: str, run_dir: Path, file: str, out: Path, results: Path,
                 f"orientation): {train_size} cells",
         "command": (f"explorer train generation --family diffcsp --dim {model['hidden_dim']} --depth "
                     f"{model['num_layers']} --batch-size {config['batch_size']} --lr {config['lr']} --minutes "
-                    f"{config['max_minutes']} --threads {config['threads']} --out runs/{run_dir.name}"),
+                    f"{config['max_minutes']} --max-steps {config['max_steps']} --threads {config['threads']} "
+                    f"--out runs/{run_dir.name}"),
         "steps": last["step"], "epochs": round(last["step"] * config["batch_size"] / train_size, 2),
-        "wall_time_s": round(max(entry.get("elapsed", 0) for entry in log)),
+        "wall_time_s": round(last.get("elapsed") or max(entry.get("elapsed", 0) for entry in log)),
         "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
         "val_loss": next((e["val_loss"] for e in reversed(log) if "val_loss" in e), None),
         "metrics": _results(results, name, "generation"),
