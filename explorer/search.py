@@ -132,7 +132,6 @@ def _relax_prototypes(items: list, requests: list, device: str) -> None:
     if not items:
         return
     potential = shared_potential("m3gnet")
-    device = "cpu" if device == "auto" else device
     results = relax([c.structure for _, c in items], potential=potential, fmax=RELAX_FMAX, steps=RELAX_STEPS,
                     formation="none", device=device)
     for (k, candidate), result in zip(items, results):
