@@ -55,8 +55,10 @@ class Candidate(MSONable):
 
 def validity(structure: Structure) -> tuple[float, bool, str]:
     """(shortest distance in Å, valid, reason when not valid): see :class:`Candidate`."""
-    distance = min_interatomic_distance(structure)
     check = closest_pair(structure)
+    if check.degenerate:  # no distance to measure (pymatgen's neighbour search fails on such cells)
+        return check.distance, False, check.reason
+    distance = min_interatomic_distance(structure)
     reason = check.reason or (f"atoms {distance:.2f} Å apart (< {MIN_DISTANCE} Å)" if distance < MIN_DISTANCE else "")
     return distance, not reason, reason
 

@@ -32,12 +32,14 @@ def _radii() -> np.ndarray:
 @dataclass(frozen=True)
 class PairCheck:
     """The closest pair relative to its covalent radii: distance (Å), the pair's elements, the ratio to the sum
-    of their covalent radii; ``reason`` is "" when the structure passes."""
+    of their covalent radii; ``reason`` is "" when the structure passes; ``degenerate``: no atoms, or a cell that
+    is not finite or thinner than the shortest allowed distance (no pair was measured)."""
 
     distance: float
     elements: tuple[str, str]
     ratio: float
     reason: str
+    degenerate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -48,16 +50,17 @@ def closest_pair(structure, factor: float = COVALENT_FACTOR) -> PairCheck:
     """The pair of atoms (periodic images included) closest relative to the sum of their covalent radii."""
     n = len(structure)
     if n == 0:
-        return PairCheck(float("inf"), ("", ""), float("inf"), "no atoms")
+        return PairCheck(float("inf"), ("", ""), float("inf"), "no atoms", degenerate=True)
     matrix = structure.lattice.matrix
     if not np.isfinite(matrix).all():
-        return PairCheck(0.0, ("", ""), 0.0, "the cell is not finite")
+        return PairCheck(0.0, ("", ""), 0.0, "the cell is not finite", degenerate=True)
     areas = np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
     thickness = abs(np.linalg.det(matrix)) / areas.max()  # the smallest distance between lattice planes
     if thickness < MIN_DISTANCE:  # atoms this close to their own images; a neighbour list would need huge image counts
         symbol = structure[0].specie.symbol
         return PairCheck(float(thickness), (symbol, symbol), 0.0,
-                         f"degenerate cell: only {thickness:.2g} Å thick, atoms overlap their own images")
+                         f"degenerate cell: only {thickness:.2g} Å thick, atoms overlap their own images",
+                         degenerate=True)
     radii = _radii()
     z = np.array([site.specie.Z for site in structure])
     cutoff = 2 * factor * float(radii[z].max()) + 0.1

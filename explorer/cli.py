@@ -244,6 +244,9 @@ def _reconstruction_options(parser) -> None:
                         help="random starts screened per trial (the best one kept; default 1)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds of fresh trials for the structures whose loss is still above 0.01 (default 1)")
+    parser.add_argument("--templates", type=int, default=None,
+                        help="trials that start from known structures (train split) of the same stoichiometry and "
+                             "atom count with the most similar cell, ranked by descriptor loss (0: none)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -254,6 +257,10 @@ def _reconstruction_settings(args) -> dict:
                 if getattr(args, k) is not None}
     if any(v < 1 for v in settings.values()):
         raise ExplorerInputError("--trials, --hops, --iterations, --starts and --rounds must be >= 1")
+    if args.templates is not None:
+        if args.templates < 0:
+            raise ExplorerInputError("--templates must be >= 0")
+        settings["templates"] = args.templates
     return settings
 
 

@@ -103,13 +103,14 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
     from .evaluation import match_all, summarize_matches
     from .generators.descriptor.ead import EADParams
     from .generators.descriptor.reconstruction import Reconstructor
+    from .generators.descriptor.templates import with_template_source
     from .generators.descriptor.vector import ead_block, reduced_cell
 
     params = params or EADParams()
     rows = read_structure_rows(csv_path, split, max_atoms, limit)
     scale, scale_split = reference_scale(csv_path, max_atoms, params)
     targets = [reduced_cell(r.structure) for r in rows]
-    reconstructor = Reconstructor(params, **options)
+    reconstructor = Reconstructor(params, **with_template_source(options))
     started, out, losses = time.time(), [], []
     for start in range(0, len(targets), batch):
         part = targets[start : start + batch]
@@ -128,7 +129,8 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
                                                      "iterations": reconstructor.iterations,
                                                      "starts": reconstructor.starts, "step": reconstructor.step,
                                                      "lr": reconstructor.lr, "rounds": reconstructor.rounds,
-                                                     "solved": reconstructor.solved}, "seed": seed}
+                                                     "solved": reconstructor.solved,
+                                                     "templates": reconstructor.templates}, "seed": seed}
 
 
 __all__ = ["evaluate_reconstruction", "read_vector", "reconstruct", "reference_scale"]

@@ -22,6 +22,14 @@ def test_real_structures_pass(nacl, si, srtio3):
     assert "overlapping" in closest_pair(overlapping).reason
 
 
+def test_a_flat_cell_from_an_untrained_network_is_invalid_not_an_error():
+    flat = Structure(Lattice([[50, -50, -50], [0, -8, 1.2], [50, -50, -50]]), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+    check = closest_pair(flat)
+    assert check.degenerate and "degenerate cell" in check.reason
+    candidate = make_candidate(flat, 225, None)
+    assert not candidate.valid and candidate.invalid_reason == check.reason
+
+
 def test_isolated_atoms():
     lonely = Structure(Lattice.cubic(100.0), ["Na"], [[0, 0, 0]])
     assert isolated_atoms(lonely) == [0]

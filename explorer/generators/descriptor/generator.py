@@ -85,8 +85,10 @@ class DescriptorGenerator(Generator):
 
     def reconstructor(self, **options) -> Reconstructor:
         """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``."""
+        from .templates import with_template_source
+
         settings = {**RECONSTRUCTION, **self.info.info.get("reconstruction", {}), **options}
-        return Reconstructor(self.layout.params, **settings)
+        return Reconstructor(self.layout.params, **with_template_source(settings))
 
     def check(self, request: GenerationRequest, sites: bool = True) -> None:
         super().check(request, sites=False)

@@ -80,7 +80,7 @@ class Reconstructor:
     def __init__(self, params: EADParams | None = None, trials: int = 6, hops: int = 7, iterations: int = 300,
                  lr: float = 0.05, step: float = 1.0, refresh: int = 10, tolerance: float = 1e-4,
                  spread: float = 0.7, starts: int = 1, screen: int = 60, threads: int | None = None,
-                 rounds: int = 1, solved: float = 0.01):
+                 rounds: int = 1, solved: float = 0.01, templates: int = 0, template_starts=None):
         if min(trials, hops, iterations, rounds) < 1:
             raise ExplorerInputError("trials, hops, iterations and rounds must be >= 1")
         self.params = params or EADParams()
@@ -90,6 +90,11 @@ class Reconstructor:
         self.tolerance, self.spread, self.threads = float(tolerance), float(spread), threads
         self.starts, self.screen = max(1, int(starts)), int(screen)
         self.rounds, self.solved = int(rounds), float(solved)
+        if templates and template_starts is None:
+            raise ExplorerInputError("starts from known structures (templates > 0) need a template source")
+        if not 0 <= int(templates) <= self.trials:
+            raise ExplorerInputError(f"templates must be in [0, trials = {self.trials}], got {templates}")
+        self.templates, self.template_starts = int(templates), template_starts
 
     def _loss(self, cart, inverse, lattice, weights, mask, target, scale, pairs) -> torch.Tensor:
         frac = torch.einsum("cnk,ckl->cnl", cart, inverse)
@@ -172,6 +177,34 @@ class Reconstructor:
         pick = loss.reshape(count * trials, k).argmin(1) + torch.arange(count * trials) * k
         return cart[pick]
 
+    def _template_trials(self, best, numbers, matrices, weights, mask, targets, weights_per_entry, templates):
+        """Replace the first ``templates`` trials of each structure in ``best`` (Cartesian, C x trials) by the
+        known-structure starts with the lowest descriptor loss (as placed, before any optimisation)."""
+        trials, n = self.trials, mask.shape[1]
+        owners, frac = [], []
+        for c, zs in enumerate(numbers):
+            for start in self.template_starts.starts(zs, matrices[c]):
+                padded = np.zeros((n, 3))
+                padded[: len(zs)] = start
+                owners.append(c)
+                frac.append(padded)
+        if not owners:
+            return
+        owners_t = torch.tensor(owners)
+        rows = owners_t * trials  # any trial of the owner: same atoms, lattice and target
+        lattice = torch.tensor(matrices[owners], dtype=DTYPE)
+        frac = torch.tensor(np.array(frac), dtype=DTYPE)
+        with torch.no_grad():
+            pairs = PairList.build(frac, lattice, mask[rows], self.params.cutoff)
+            cart = torch.einsum("cnk,ckl->cnl", frac, lattice)
+            loss = self._loss(cart, torch.linalg.inv(lattice), lattice, weights[rows], mask[rows],
+                              targets[owners_t], weights_per_entry.expand(len(owners), -1), pairs)
+        for c in range(len(numbers)):
+            mine = torch.nonzero(owners_t == c).flatten()
+            if len(mine):
+                chosen = mine[torch.argsort(loss[mine])[:templates]]
+                best[c * trials : c * trials + len(chosen)] = cart[chosen]
+
     def _run(self, targets, numbers, lattices, weights_per_entry, seed):
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -184,7 +217,8 @@ class Reconstructor:
         for round_ in range(self.rounds):
             if not todo:
                 break
-            runner = self._round([numbers[c] for c in todo], matrices[todo], targets[todo], weights_per_entry, rng)
+            runner = self._round([numbers[c] for c in todo], matrices[todo], targets[todo], weights_per_entry, rng,
+                                 templates=self.templates if round_ == 0 else 0)
             while True:
                 try:
                     hop, losses = next(runner)
@@ -201,9 +235,10 @@ class Reconstructor:
         return [Reconstruction(Structure(Lattice(matrices[c]), [int(v) for v in zs], final[c]), float(final_loss[c]))
                 for c, zs in enumerate(numbers)]
 
-    def _round(self, numbers, matrices, targets, weights_per_entry, rng):
-        """One round of ``trials`` basin-hopping trials (fresh starts) per structure: yields (hop, best loss per
-        structure) after each hop; returns [(fractional positions, loss)] of each structure's best trial."""
+    def _round(self, numbers, matrices, targets, weights_per_entry, rng, templates: int = 0):
+        """One round of ``trials`` basin-hopping trials (fresh starts; the first ``templates`` of a structure
+        from known structures where there are any) per structure: yields (hop, best loss per structure) after
+        each hop; returns [(fractional positions, loss)] of each structure's best trial."""
         count, trials, n = len(numbers), self.trials, max(len(z) for z in numbers)
         lattice = torch.tensor(np.repeat(matrices, trials, 0), dtype=DTYPE)
         inverse = torch.linalg.inv(lattice)
@@ -215,6 +250,8 @@ class Reconstructor:
         target = targets.repeat_interleave(trials, 0)
         scale = weights_per_entry.expand_as(target)
         best = self._starts(numbers, matrices, targets, lattice, inverse, weights, mask, target, scale, rng)
+        if templates:
+            self._template_trials(best, numbers, matrices, weights, mask, targets, weights_per_entry, templates)
         best_loss = torch.full((count * trials,), float("inf"), dtype=DTYPE)
         active = torch.arange(count * trials)
         for hop in range(self.hops):

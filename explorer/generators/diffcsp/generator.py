@@ -1,6 +1,6 @@
 """The diffcsp peer behind the :class:`~explorer.generators.base.Generator` interface: a formula -> structures
-by DiffCSP's predictor-corrector sampling (every one of the model's timesteps: a DDPM step of the lattice and a
-predictor and a corrector step of the fractional coordinates)."""
+by DiffCSP's predictor-corrector sampling (:mod:`.sampler`: a DDPM step of the lattice and a predictor and a
+corrector step of the fractional coordinates per step; all of the model's timesteps or a strided subset)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..base import GenerationRequest, Generator
 from ..payload import read_payload
 from ..registry import checkpoint_path
 from .network import build_module, crystal_batch
+from .sampler import LATTICE_BOUND, PredictorCorrectorSampler
 
 MAX_ATOMS = 60
 
@@ -52,11 +53,23 @@ class DiffCSPGenerator(Generator):
         return int(self.info.info.get("default_steps", self.loaded[1]["timesteps"]))
 
     def steps_used(self, steps: int | None) -> int:
-        timesteps = self.default_steps
-        if steps not in (None, timesteps):
-            raise ExplorerInputError(f"model {self.name!r} samples with its {timesteps} diffusion steps "
-                                     f"(DiffCSP's sampler has no shorter schedule); leave --steps unset")
-        return timesteps
+        if steps is None:
+            return self.default_steps
+        timesteps = int(self.loaded[1]["timesteps"])
+        if not 1 <= int(steps) <= timesteps:
+            raise ExplorerInputError(f"model {self.name!r} samples with 1 to {timesteps} steps (a strided subset "
+                                     f"of its {timesteps} timesteps), got {steps}")
+        return int(steps)
+
+    def sampler(self, steps: int | None = None) -> PredictorCorrectorSampler:
+        """The predictor-corrector sampler set to ``steps`` (default: the manifest's ``default_steps``) with the
+        manifest's ``corrector_scale`` (1 = DiffCSP's corrector step) and the predicted lattice clipped to
+        +-``LATTICE_BOUND`` Å."""
+        module, config = self.loaded
+        sampler = PredictorCorrectorSampler(module, config["step_lr"],
+                                            float(self.info.info.get("corrector_scale", 1.0)), LATTICE_BOUND)
+        sampler.set_timesteps(self.steps_used(steps))
+        return sampler
 
     def check(self, request: GenerationRequest, sites: bool = True) -> None:
         super().check(request, sites=False)
@@ -69,12 +82,12 @@ class DiffCSPGenerator(Generator):
         """Structures in request order, ``batch_size`` requests a batch."""
         from pymatgen.core import Lattice, Structure
 
-        timesteps = self.steps_used(steps)
+        sampler = self.sampler(steps)
+        timesteps = sampler.timesteps
         device = resolve_device(device)
-        module, config = self.loaded
-        module = module.to(device)
+        module = self.loaded[0].to(device)
         batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
-        total, out = timesteps * len(batches), []
+        total, out = len(timesteps) * len(batches), []
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(int(seed))
             for b, batch in enumerate(batches):
@@ -82,12 +95,11 @@ class DiffCSPGenerator(Generator):
                 sizes = [len(r.species) for r in batch]
                 frac = torch.rand(len(numbers), 3)
                 x = crystal_batch(numbers, frac, torch.randn(len(batch), 3, 3), sizes, device=device)
-                for i, t in enumerate(range(timesteps, 0, -1)):
+                for i, t in enumerate(timesteps):
                     with torch.no_grad():
-                        x = module.p_sample(x_t=x, t=torch.full((len(batch),), t, dtype=torch.long, device=device),
-                                            step_lr=config["step_lr"])
+                        x = sampler.step(module, x, t)
                     if callback is not None:
-                        callback(b * timesteps + i + 1, total)
+                        callback(b * len(timesteps) + i + 1, total)
                 lattices = x.lattices.double().cpu().numpy()
                 coords = torch.split(x.frac_coords.double().cpu(), sizes)
                 for r, lattice, f in zip(batch, lattices, coords):

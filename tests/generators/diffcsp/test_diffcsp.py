@@ -15,6 +15,7 @@ from explorer.generators import GenerationRequest
 from explorer.generators.diffcsp.dataset import CellSet, canonical_cell
 from explorer.generators.diffcsp.generator import DiffCSPGenerator, load_diffcsp
 from explorer.generators.diffcsp.network import build_module, crystal_batch, network_config, parameter_count
+from explorer.generators.diffcsp.sampler import PredictorCorrectorSampler, strided_timesteps
 from explorer.generators.diffcsp.training import export_diffcsp, train_diffcsp
 from explorer.generators.registry import ModelInfo
 from explorer.generators.training import TrainConfig
@@ -97,12 +98,42 @@ def test_samples_have_the_cell_contents_and_repeat_with_the_seed(shipped):
     assert calls[-1] == (8, 8) and len(calls) == 8
 
 
-def test_the_peer_takes_a_formula_only_and_its_own_step_count(shipped):
+def test_the_peer_takes_a_formula_only_and_at_most_its_own_step_count(shipped):
     assert shipped.conditions == {"formula"}
     with pytest.raises(ExplorerInputError, match="does not take a space group"):
         shipped.check(GenerationRequest(species=(11, 17), spacegroup=225))
-    with pytest.raises(ExplorerInputError, match="8 diffusion steps"):
-        shipped.sample_structures([GenerationRequest(species=(11, 17))], steps=5)
+    with pytest.raises(ExplorerInputError, match="1 to 8 steps"):
+        shipped.sample_structures([GenerationRequest(species=(11, 17))], steps=9)
     assert shipped.steps_used(None) == 8
+    calls = []
+    strided = shipped.sample_structures([GenerationRequest(species=(11, 17))], steps=3, device="cpu",
+                                        callback=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (3, 3) and np.isfinite(strided[0].lattice.matrix).all()
     candidates = shipped.sample(GenerationRequest(species=(11, 17)), n=2, seed=0, device="cpu")
     assert [c.model for c in candidates] == ["tiny-diffcsp"] * 2
+
+
+def test_every_timestep_is_chemeleons_own_predictor_corrector_step(shipped):
+    module, config = load_diffcsp(shipped.directory / "tiny.pt")
+    sampler = PredictorCorrectorSampler(module, config["step_lr"])  # no lattice clipping: p_sample has none
+    assert sampler.timesteps == list(range(8, 0, -1))
+    data = cells([rock_salt_nacl(), cubic_srtio3()])
+    x = y = crystal_batch(*data.batch([0, 1]))
+    with torch.no_grad():
+        for t in sampler.timesteps:
+            torch.manual_seed(t)
+            x = module.p_sample(x_t=x, t=torch.full((2,), t, dtype=torch.long), step_lr=config["step_lr"])
+            torch.manual_seed(t)
+            y = sampler.step(module, y, t)
+    assert torch.allclose(x.lattices, y.lattices, atol=1e-4)
+    wrapped = (x.frac_coords - y.frac_coords + 0.5) % 1.0 - 0.5
+    assert wrapped.abs().max() < 1e-4
+
+
+def test_strided_schedules_keep_both_ends_and_take_the_first_step_alone():
+    assert strided_timesteps(1000, 1) == [1000]
+    assert strided_timesteps(1000, 2) == [1000, 1]
+    assert strided_timesteps(1000, 4) == [1000, 999, 500, 1]
+    assert len(strided_timesteps(1000, 100)) == 100 and strided_timesteps(1000, 100)[-1] == 1
+    with pytest.raises(ValueError):
+        strided_timesteps(8, 9)
