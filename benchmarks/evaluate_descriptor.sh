@@ -9,13 +9,14 @@
 #                                                           #   samples against the first 1000 test rows
 #   bash benchmarks/evaluate_descriptor.sh csp              # descriptor-mp given the formula (space group not
 #                                                           #   used), first 100 mp test rows <= 20 atoms
-# Reconstruction settings: the shipped models' (chosen on val, README). Each writes
+# Reconstruction settings: the shipped models' (chosen on val, README); TEMPLATES (default 3): trials that start
+# from known train structures (0: the random starts only). Each writes
 # benchmarks/results/<kind>_<model or dataset>_<split>.json: the CLI's JSON line plus the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${EXPLORER_DATA_DIR:-../shared/data}"
 export OMP_NUM_THREADS=1
-SETTINGS="--trials 6 --hops 4 --iterations 150 --starts 8"
+SETTINGS="--trials 6 --hops 4 --iterations 150 --starts 8 --templates ${TEMPLATES:-3}"
 source benchmarks/record.sh  # run OUT CMD...: the command's JSON line, with the command, into benchmarks/results/OUT.json
 csv() { case "$1" in perov) echo "$data/perov_5.csv.gz" ;; carbon) echo "$data/carbon_24.csv.gz" ;;
                mp) echo "$data/mp_structures.csv.gz" ;; *) echo "unknown dataset $1" >&2; exit 2 ;; esac; }

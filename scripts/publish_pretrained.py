@@ -49,9 +49,13 @@ DESCRIPTOR_DATA = {
     "carbon": "carbon_24, val part (only Carbon-24's val and test parts are here)",
 }
 DESCRIPTOR_SAMPLING = {"default_steps": 1000, "reconstruction": {"trials": 6, "hops": 4, "iterations": 150,
-                                                                 "starts": 8}}
+                                                                 "starts": 8, "templates": 3}}
 LANGEVIN_SAMPLING = {"default_steps": 200, "sampler_options": {"gamma_positions": 0.8, "gamma_lattice": 0.8,
                                                                "temperature_lattice": 0.15, "steps_per_level": 10}}
+DIFFCSP_SAMPLING = {"default_steps": 100, "corrector_scale": 1.0,
+                    "sampling_note": "100 strided predictor-corrector steps of the 1000 timesteps: val (60 rows, one "
+                                     "sample each) loose 0.100 vs 0.067 with all 1000 at a tenth of the time "
+                                     "(benchmarks/results/diffcsp_steps_val.jsonl)"}
 MODIFICATION_METHODS = ("regression", "palette", "cfm", "palette-cfm")
 PAIRS_PER_EPOCH = 2478  # polymorph pairs drawn per modification epoch (train split)
 
@@ -188,7 +192,7 @@ def diffcsp_entry(name: str, run_dir: Path, file: str, out: Path, results: Path,
     train_size = 27592
     entry = {
         "name": name, "family": "diffcsp", "task": "generation", "file": file, "method": payload["method"],
-        "sampler": "predictor-corrector", "default_steps": model["timesteps"], "model": model,
+        "sampler": "predictor-corrector", **DIFFCSP_SAMPLING, "model": model,
         "parameters": sum(v.numel() for v in payload["state_dict"].values()),
         "peer": "DiffCSP (Jiao et al., NeurIPS 2023), CSP task: CSPNet and the joint diffusion from the registry "
                 "package chemeleon-dng 0.1.5 (shipped without weights), trained here",

@@ -84,11 +84,15 @@ class DescriptorGenerator(Generator):
         return steps
 
     def reconstructor(self, **options) -> Reconstructor:
-        """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``."""
+        """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``; the
+        model's own template starts are dropped when the data directory has no structure files, ``options``'
+        are not."""
         from .templates import with_template_source
 
         settings = {**RECONSTRUCTION, **self.info.info.get("reconstruction", {}), **options}
-        return Reconstructor(self.layout.params, **with_template_source(settings))
+        if "templates" not in options:  # the model's template trials, within the trials asked for
+            settings["templates"] = min(int(settings.get("templates", 0)), int(settings["trials"]))
+        return Reconstructor(self.layout.params, **with_template_source(settings, required="templates" in options))
 
     def check(self, request: GenerationRequest, sites: bool = True) -> None:
         super().check(request, sites=False)

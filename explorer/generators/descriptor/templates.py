@@ -34,16 +34,33 @@ def cell_shape(lattice) -> np.ndarray:
 
 class TemplateStarts:
     """Fractional starting positions from known structures for :class:`~.reconstruction.Reconstructor`
-    (``starts(numbers, lattice)``); ``library`` a :class:`~explorer.prototypes.PrototypeLibrary`."""
+    (``starts(numbers, lattice)``); ``library`` a :class:`~explorer.prototypes.PrototypeLibrary` or a function
+    returning one (called at the first :meth:`starts`, so that settings are checked before a library is built)."""
 
     def __init__(self, library, shortlist: int = SHORTLIST):
-        self.data = library.data
+        self._library = library
         self.shortlist = int(shortlist)
-        self.groups = defaultdict(list)
-        for i in range(len(self.data)):
-            n = int(self.data.n_sites[i])
-            self.groups[(stoichiometry_pattern(self.data.species[i][:n]), n)].append(i)
+        self._groups = None
         self._shapes: dict = {}
+
+    def _load(self) -> None:
+        if self._groups is None:
+            library = self._library() if callable(self._library) else self._library
+            self._data = library.data
+            self._groups = defaultdict(list)
+            for i in range(len(self._data)):
+                n = int(self._data.n_sites[i])
+                self._groups[(stoichiometry_pattern(self._data.species[i][:n]), n)].append(i)
+
+    @property
+    def data(self):
+        self._load()
+        return self._data
+
+    @property
+    def groups(self) -> dict:
+        self._load()
+        return self._groups
 
     def _group_shapes(self, key) -> np.ndarray:
         if key not in self._shapes:
@@ -84,17 +101,23 @@ class TemplateStarts:
 _SOURCES: dict = {}
 
 
-def with_template_source(settings: dict) -> dict:
+def with_template_source(settings: dict, required: bool = True) -> dict:
     """Reconstructor ``settings`` with ``template_starts`` added when they ask for ``templates`` > 0 (the
-    library of the data directory, built once per process)."""
+    library of the data directory, built once per process). ``required`` (the user asked for templates): an
+    error without the structure files, and the library is built if it must be (235 s once on 2 cores). Not
+    required (a model's default): used only when the library is ready (built in this process or cached, as
+    ``explorer generate`` and the app do for their prototypes), else the settings with ``templates`` 0 — a
+    model's default never makes a sampling call wait for the library."""
     if not settings.get("templates") or settings.get("template_starts") is not None:
         return settings
     from ...config import data_dir
-    from ...prototypes import load_prototype_library, require_prototype_library
+    from ...prototypes import load_prototype_library, prototype_library_ready, require_prototype_library
 
+    if not required and not prototype_library_ready():
+        return {**settings, "templates": 0}
     require_prototype_library()
     key = str(data_dir())
     if key not in _SOURCES:
-        _SOURCES[key] = TemplateStarts(load_prototype_library())
+        _SOURCES[key] = TemplateStarts(lambda: load_prototype_library(key))
     return {**settings, "template_starts": _SOURCES[key]}
 __all__ = ["TemplateStarts", "cell_shape", "with_template_source"]

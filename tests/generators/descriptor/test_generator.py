@@ -52,3 +52,11 @@ def test_bad_conditions_are_one_line_errors():
 def test_cell_lattice_replaces_angles_that_cannot_close_a_cell():
     assert cell_lattice([3, 3, 3, 150, 150, 150]).angles == pytest.approx((90, 90, 90))
     assert cell_lattice([3, 4, 5, 80, 95, 100]).abc == pytest.approx((3, 4, 5))
+
+
+def test_the_models_template_starts_wait_for_no_library_and_fit_the_trials():
+    generator = get_generator("descriptor-mp")
+    assert generator.info.info["reconstruction"]["templates"] == 3
+    assert generator.reconstructor(**QUICK).templates == 0  # no library built or cached here: random starts only
+    with pytest.raises(ExplorerInputError, match="templates must be"):
+        generator.reconstructor(trials=2, templates=3)
