@@ -51,6 +51,7 @@ PEERS = ("explorer", "pyxtal-random", "pyxtal-random-relaxed", "ion-exchange", "
 DNG_SANITY = "train-structures"
 CHUNK = 16  # rows per saved chunk (and per sampling batch of a model)
 VERSION = 2  # of the records: 2 = the explorer pipeline relaxes its prototypes (search.py)
+BOOKKEEPING = ("metrics", "note", "device", "sampling_note", "command", "data", "peer")  # not in a fingerprint
 TABLE_FIELDS = ("model", "task", "k", "n", "rows_with_candidates", "match_rate", "match_rate_loose",
                 "match_rate_any", "match_rate_loose_any", "rmse", "validity", "spacegroup_rate",
                 "seconds_per_structure")
@@ -139,6 +140,31 @@ def read_records(path: Path) -> dict[int, RowRecord]:
             continue
         out[record.row] = record
     return out
+
+
+def method_fingerprint(name: str) -> str:
+    """What a method's records were made with, beyond the run's settings and the records' VERSION: a registered
+    model's weights (sha256) and sampling settings (its manifest entry but the bookkeeping), and for ``explorer``
+    those of the default generation model it samples; "" for the other peers (their code is the VERSION)."""
+    from .generators import available_models, default_model, model_info
+
+    model = default_model("generation") if name == "explorer" else name
+    if model not in available_models("generation"):
+        return ""
+    kept = {k: v for k, v in model_info(model).info.items() if k not in BOOKKEEPING}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def method_records(folder: Path, name: str) -> dict[int, RowRecord]:
+    """The saved records of ``name`` when they were made with what it is now (:func:`method_fingerprint`,
+    kept in ``<name>.made-with``); records of another model or sampler are set aside as ``<name>.jsonl.stale``
+    and the method starts over. Records from before fingerprints (no file) are taken as current."""
+    path, made_with = folder / f"{name}.jsonl", folder / f"{name}.made-with"
+    now = method_fingerprint(name)
+    if made_with.is_file() and made_with.read_text().strip() != now and path.is_file():
+        path.replace(path.with_suffix(".jsonl.stale"))
+    atomic_write_text(made_with, now + "\n")
+    return read_records(path)
 
 
 def _score(structures, targets, spacegroups, workers: int | None) -> list[list]:
@@ -342,7 +368,7 @@ def run_csp(settings: CspSettings, out: str | Path, limit: int | None = None, mo
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "settings.json", json.dumps({**settings.__dict__, "csv": Path(settings.csv).name,
                                                             "version": VERSION}, indent=1))
-    records = {name: read_records(folder / f"{name}.jsonl") for name in names}
+    records = {name: method_records(folder, name) for name in names}
     _load_outside_timing(names)
     chunks = [list(range(start, min(start + CHUNK, len(rows)))) for start in range(0, len(rows), CHUNK)]
     for c, index in enumerate(chunks):

@@ -124,3 +124,18 @@ def test_models_the_pipeline_and_the_relaxed_peers_fill_their_rows(tiny_data_dir
     assert relaxed["rows_with_candidates"] == 2 and relaxed["validity"] is not None
     records = benchmark.read_records(settings.record_dir(tmp_path / "out") / "pyxtal-random-relaxed.jsonl")
     assert all(len(r.candidates) == 2 and 0 <= r.best < 2 for r in records.values())
+
+
+def test_records_of_another_model_or_sampler_are_set_aside(tmp_path):
+    from explorer.benchmark import method_fingerprint, method_records
+    from explorer.generators import default_model
+
+    line = RowRecord(0, [[True, True, 0.1, True, True]]).to_json() + "\n"
+    (tmp_path / "cspnet.jsonl").write_text(line)  # from before fingerprints: taken as current
+    assert list(method_records(tmp_path, "cspnet")) == [0]
+    assert (tmp_path / "cspnet.made-with").read_text().strip() == method_fingerprint("cspnet") != ""
+    assert list(method_records(tmp_path, "cspnet")) == [0]  # same model: resumed
+    (tmp_path / "cspnet.made-with").write_text("older weights\n")
+    assert method_records(tmp_path, "cspnet") == {} and (tmp_path / "cspnet.jsonl.stale").read_text() == line
+    assert method_fingerprint("explorer") == method_fingerprint(default_model())
+    assert method_fingerprint("ion-exchange") == ""
