@@ -84,9 +84,9 @@ class DescriptorGenerator(Generator):
         return steps
 
     def reconstructor(self, **options) -> Reconstructor:
-        """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``; the
-        model's own template starts are dropped when the data directory has no structure files, ``options``'
-        are not."""
+        """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``. The
+        model's own template trials (at most its trials) are dropped while the prototype library is not ready
+        (:func:`~.templates.with_template_source`); templates asked for in ``options`` are not."""
         from .templates import with_template_source
 
         settings = {**RECONSTRUCTION, **self.info.info.get("reconstruction", {}), **options}

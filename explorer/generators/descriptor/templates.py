@@ -95,9 +95,6 @@ class TemplateStarts:
         return out
 
 
-
-
-
 _SOURCES: dict = {}
 
 
@@ -120,4 +117,6 @@ def with_template_source(settings: dict, required: bool = True) -> dict:
     if key not in _SOURCES:
         _SOURCES[key] = TemplateStarts(lambda: load_prototype_library(key))
     return {**settings, "template_starts": _SOURCES[key]}
+
+
 __all__ = ["TemplateStarts", "cell_shape", "with_template_source"]
