@@ -67,19 +67,19 @@ class PredictorCorrectorSampler:
         a_ts = a_t / a_s
         mean = (torch.sqrt(a_s) * (1 - a_ts) / (1 - a_t)) * x0 + (torch.sqrt(a_ts) * (1 - a_s) / (1 - a_t)) * x
         var = (1 - a_ts) * (1 - a_s) / (1 - a_t)
-        return (mean + torch.sqrt(var) * noise).to(x.dtype)
+        return mean + torch.sqrt(var) * noise
 
     def _coord_predictor(self, out, x, t: int, s: int, noise):
         sigma_t, sigma_s = self.sigmas[t], self.sigmas[s]
         step = sigma_t**2 - sigma_s**2
         std = torch.sqrt(sigma_s**2 * step / sigma_t**2)
-        return ((x - step * out * torch.sqrt(self.sigmas_norm[t]) + std * noise) % 1.0).to(x.dtype)
+        return (x - step * out * torch.sqrt(self.sigmas_norm[t]) + std * noise) % 1.0
 
     def _coord_corrector(self, out, x, t: int, noise):
         step = self.corrector_scale * self.step_lr * (self.sigmas[t] / self.coords.sigma_begin) ** 2
         if t == self.timesteps[-1]:  # the last step adds no noise (as p_sample at t = 1)
             noise = torch.zeros_like(noise)
-        return ((x - step * out * torch.sqrt(self.sigmas_norm[t]) + torch.sqrt(2 * step) * noise) % 1.0).to(x.dtype)
+        return (x - step * out * torch.sqrt(self.sigmas_norm[t]) + torch.sqrt(2 * step) * noise) % 1.0
 
     def step(self, module, x, t: int):
         """One predictor and one corrector step from timestep ``t`` to the next of ``timesteps``
