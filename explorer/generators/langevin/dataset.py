@@ -18,7 +18,7 @@ from ...data import TRAINING_FILES, read_rows
 from ...errors import ExplorerInputError
 from ...fileio import file_sha256, read_arrays, write_arrays
 from ...structure_io import parse_cif
-from .wyckoff import AsymmetricUnit, asymmetric_unit, split_pattern
+from .wyckoff import AsymmetricUnit, asymmetric_unit, cell_counts, split_key, split_pattern
 
 VERSION = 1
 
@@ -78,6 +78,20 @@ class AsymmetricSet:
         groups = np.repeat(self.spacegroup, np.diff(self.offsets))
         keys, counts = np.unique(np.stack([groups, self.wyckoff, self.numbers], 1), axis=0, return_counts=True)
         return {(int(g), int(w), int(z)): int(c) for (g, w, z), c in zip(keys, counts)}
+
+    def examples(self) -> dict[tuple[int, tuple], list[tuple[tuple, tuple, int]]]:
+        """{(space group, sorted per-element atoms of the conventional cell): [(atomic numbers, Wyckoff position
+        indices, structures)]}: each distinct split with its elements (the prior's neighbours), sites sorted."""
+        from collections import Counter
+
+        splits = Counter((int(self.spacegroup[i]), split_key(self.numbers[a:b], self.wyckoff[a:b]))
+                         for i, (a, b) in enumerate(zip(self.offsets[:-1], self.offsets[1:])))
+        out: dict = {}
+        for (g, key), count in sorted(splits.items()):
+            numbers, wyckoff = tuple(z for z, _ in key), tuple(w for _, w in key)
+            out.setdefault((g, tuple(sorted(cell_counts(g, numbers, wyckoff).values()))), []).append(
+                (numbers, wyckoff, count))
+        return out
 
     def patterns(self) -> dict[tuple[int, tuple], int]:
         """{(space group, :func:`~.wyckoff.split_pattern`): structures} over these structures."""

@@ -256,6 +256,10 @@ def split_pattern(numbers, wyckoff) -> tuple:
     return tuple(sorted(tuple(sorted(v)) for v in per.values()))
 
 
+PATTERN_WEIGHT = 3.0
+NEIGHBOUR_TAU, NEIGHBOUR_WEIGHT = 3.0, 30.0  # chosen on val (benchmarks/split_prior.py)
+
+
 @dataclass
 class SplitPrior:
     """What the training data say about site splits: sites per (group, position), per (group, position,
@@ -265,11 +269,23 @@ class SplitPrior:
         anonymised split in the group),
 
     P(position | group, element) = (n(g, w, z) + |W| P(w | g)) / (n(g, z) + |W|) backed off to the add-one
-    P(position | group). Chosen on val (true split first for 0.64 of 400 val structures; positions alone: 0.33)."""
+    P(position | group). Chosen on val (true split first for 0.64 of 400 val structures; positions alone: 0.33).
+
+    With ``examples`` (the training structures' own splits, element by element), a split also scores
+
+        NEIGHBOUR_WEIGHT * log(1 + sum over training structures of the group with the same per-element counts
+        whose split, their elements mapped onto the request's, is this one, of exp(-d / NEIGHBOUR_TAU)),
+
+    ``d`` the elemental-property distance of that mapping (:func:`explorer.prototypes.best_substitution`, as ion
+    exchange ranks its templates): the splits of chemically similar known crystals first (the Wyckoff templates
+    of DiffCSP++). See :func:`site_splits`."""
 
     positions: dict = field(default_factory=dict)  # (g, w) -> sites
     elements: dict = field(default_factory=dict)  # (g, w, z) -> sites
     patterns: dict = field(default_factory=dict)  # (g, pattern) -> structures
+    examples: dict = field(default_factory=dict)  # (g, sorted cell counts) -> [(numbers, wyckoff, structures)]
+    neighbour_tau: float = NEIGHBOUR_TAU
+    neighbour_weight: float = NEIGHBOUR_WEIGHT
 
     def __post_init__(self):
         self._group_element: dict[tuple[int, int], int] = {}
@@ -278,16 +294,44 @@ class SplitPrior:
 
     @classmethod
     def from_json(cls, prior: dict) -> SplitPrior:
+        examples: dict = {}
+        for g, numbers, wyckoff, c in prior.get("examples", []):
+            key = (int(g), tuple(sorted(cell_counts(int(g), numbers, wyckoff).values())))
+            examples.setdefault(key, []).append((tuple(int(z) for z in numbers), tuple(int(w) for w in wyckoff),
+                                                 int(c)))
         return cls({(int(g), int(w)): int(c) for g, w, c in prior.get("frequencies", [])},
                    {(int(g), int(w), int(z)): int(c) for g, w, z, c in prior.get("element_frequencies", [])},
                    {(int(g), tuple(tuple(int(w) for w in per) for per in pattern)): int(c)
-                    for g, pattern, c in prior.get("patterns", [])})
+                    for g, pattern, c in prior.get("patterns", [])}, examples,
+                   float(prior.get("neighbour_tau", NEIGHBOUR_TAU)),
+                   float(prior.get("neighbour_weight", NEIGHBOUR_WEIGHT)))
 
     def to_json(self) -> dict:
-        return {"frequencies": [[g, w, c] for (g, w), c in sorted(self.positions.items())],
-                "element_frequencies": [[g, w, z, c] for (g, w, z), c in sorted(self.elements.items())],
-                "patterns": [[g, [list(per) for per in pattern], c]
-                             for (g, pattern), c in sorted(self.patterns.items())]}
+        out = {"frequencies": [[g, w, c] for (g, w), c in sorted(self.positions.items())],
+               "element_frequencies": [[g, w, z, c] for (g, w, z), c in sorted(self.elements.items())],
+               "patterns": [[g, [list(per) for per in pattern], c]
+                            for (g, pattern), c in sorted(self.patterns.items())]}
+        if self.examples:
+            out["neighbour_tau"], out["neighbour_weight"] = self.neighbour_tau, self.neighbour_weight
+            out["examples"] = [[g, list(numbers), list(wyckoff), c] for (g, _), rows in sorted(self.examples.items())
+                               for numbers, wyckoff, c in rows]
+        return out
+
+    def neighbours(self, species, spacegroup: int) -> dict[tuple, float]:
+        """{split key (:func:`split_key`): sum of exp(-d / tau) over the training structures that give it} for
+        cell contents ``species`` (primitive cell) in ``spacegroup`` — see the class docstring."""
+        from ...prototypes import best_substitution
+
+        want = conventional_counts(species, spacegroup)
+        rows = self.examples.get((int(spacegroup), tuple(sorted(want.values()))), [])
+        target = [z for z, n in want.items() for _ in range(n)]
+        out: dict[tuple, float] = {}
+        for numbers, wyckoff, count in rows:
+            template = [z for z, n in cell_counts(spacegroup, numbers, wyckoff).items() for _ in range(n)]
+            distance, mapping = best_substitution(template, target)
+            key = split_key((mapping[z] for z in numbers), wyckoff)
+            out[key] = out.get(key, 0.0) + count * math.exp(-distance / self.neighbour_tau)
+        return out
 
     def log_position(self, spacegroup: int, z: int) -> np.ndarray:
         """log P(position | group, element) for every position of the group."""
@@ -301,7 +345,9 @@ class SplitPrior:
         return PATTERN_WEIGHT * math.log1p(self.patterns.get((spacegroup, split_pattern(numbers, wyckoff)), 0))
 
 
-PATTERN_WEIGHT = 3.0
+def split_key(numbers, wyckoff) -> tuple:
+    """A split as the sorted (atomic number, position index) pairs of its sites."""
+    return tuple(sorted((int(z), int(w)) for z, w in zip(numbers, wyckoff)))
 
 
 def site_splits(species, spacegroup: int, prior: SplitPrior | None = None, sites: dict | None = None,
@@ -319,11 +365,21 @@ def site_splits(species, spacegroup: int, prior: SplitPrior | None = None, sites
     options = [_element_options(table, n, prior.log_position(spacegroup, z), sites.get(z), limit)
                for z, n in counts]
     fixed = {w.index for w in table if w.dof == 0}
-    out = []
+    found = {}
     for log_prob, picked in _combine(options, fixed, limit):
         numbers = tuple(z for (z, _), per in zip(counts, picked) for _ in per)
         wyckoff = tuple(w for per in picked for w in per)
-        score = float(log_prob) + prior.pattern_bonus(spacegroup, numbers, wyckoff)
+        found[split_key(numbers, wyckoff)] = (float(log_prob), numbers, wyckoff)
+    neighbours = prior.neighbours(species, spacegroup) if prior.neighbour_weight else {}
+    logp = {z: prior.log_position(spacegroup, z) for z, _ in counts}
+    for key in neighbours:  # a neighbour's split beyond the enumerated ones (unless it has other site counts)
+        if key not in found and all(sum(1 for z, _ in key if z == e) == n for e, n in sites.items()):
+            found[key] = (float(sum(logp[z][w] for z, w in key)), tuple(z for z, _ in key),
+                          tuple(w for _, w in key))
+    out = []
+    for key, (log_prob, numbers, wyckoff) in found.items():
+        score = log_prob + prior.pattern_bonus(spacegroup, numbers, wyckoff)
+        score += prior.neighbour_weight * math.log1p(neighbours.get(key, 0.0))
         out.append(SiteSplit(spacegroup, numbers, wyckoff, score))
     if not out:
         names = symbols()

@@ -16,6 +16,7 @@ from explorer.generators.langevin.wyckoff import (
     site_splits,
     split_pattern,
 )
+from explorer.prototypes import best_substitution
 
 
 def rutile() -> Structure:
@@ -88,10 +89,30 @@ def test_site_splits_rank_by_prior_and_honour_site_counts():
         site_splits(species, 225, sites={11: 3})
 
 
+def test_split_prior_puts_the_split_of_chemically_similar_known_crystals_first():
+    # the position statistics alone put Na on 4a (11) and Cl on 4b (10); a known crystal of the group with the
+    # same counts, KBr with K on 4b and Br on 4a, maps K -> Na and Br -> Cl (nearest elements) and wins
+    positions_ = {(225, 10): 5, (225, 11): 5}
+    elements = {(225, 11, 11): 5, (225, 10, 17): 5}
+    examples = {(225, (4, 4)): [((19, 35), (10, 11), 50)]}  # 50 structures
+    without = SplitPrior(positions_, elements, {}, examples, neighbour_weight=0.0)
+    first = site_splits([11, 17], 225, without)[0]
+    assert dict(zip(first.numbers, first.wyckoff)) == {11: 11, 17: 10}
+    prior = SplitPrior(positions_, elements, {}, examples, neighbour_tau=5.0, neighbour_weight=3.0)
+    assert prior.neighbours([11, 17], 225) == pytest.approx({((11, 10), (17, 11)): 50 * np.exp(
+        -best_substitution([19] * 4 + [35] * 4, [11] * 4 + [17] * 4)[0] / prior.neighbour_tau)})
+    best = site_splits([11, 17], 225, prior)[0]
+    assert dict(zip(best.numbers, best.wyckoff)) == {11: 10, 17: 11}
+    assert prior.neighbours([11, 17, 17], 225) == {}  # other counts: no neighbours
+    again = SplitPrior.from_json(prior.to_json())
+    assert again.examples == prior.examples
+    assert (again.neighbour_tau, again.neighbour_weight) == (prior.neighbour_tau, prior.neighbour_weight)
+
+
 def test_split_prior_json_round_trip():
     prior = SplitPrior({(225, 10): 3}, {(225, 10, 11): 2}, {(225, ((9,), (10,))): 4})
     again = SplitPrior.from_json(prior.to_json())
     assert again.positions == prior.positions and again.elements == prior.elements
-    assert again.patterns == prior.patterns
+    assert again.patterns == prior.patterns and again.examples == {}
     assert np.allclose(again.log_position(225, 11), prior.log_position(225, 11))
     assert np.isclose(np.exp(prior.log_position(225, 11)).sum(), 1.0)

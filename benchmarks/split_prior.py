@@ -1,0 +1,78 @@
+"""Which site split does the langevin model put first? (issue 14; a val study, test once)
+
+The langevin family samples a formula in a space group on one *site split* (which Wyckoff positions hold which
+element), taken from :class:`explorer.generators.langevin.wyckoff.SplitPrior`; a row whose true split is not the
+one sampled cannot match. This scores rankings of the splits by how often the row's true split (its asymmetric
+unit, pyxtal 0.1 Å) comes first, and in the first 4, over rows of a split with ≤ 20 atoms whose group pyxtal
+finds the row's own:
+
+- ``prior``: the prior as shipped (position frequencies per element + the anonymised split's frequency);
+- ``neighbours tau=T weight=W``: the prior plus ``W * log(1 + sum over train structures of the group with the
+  same per-element counts of exp(-d / T))`` for the split each of them gives when its elements are mapped onto
+  the request's (``d``: the elemental-property distance of the mapping, as ion exchange ranks templates).
+
+The train structures are never of the row's formula (the splits are by reduced formula). Usage::
+
+    python benchmarks/split_prior.py --split val --limit 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--grid", default="0.5:1,0.5:3,1:1,1:3,2:3,1:10,0.25:3")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+
+    from dataclasses import replace
+
+    from explorer.config import data_file
+    from explorer.generators.langevin.dataset import load_asymmetric, load_training_units
+    from explorer.generators.langevin.wyckoff import SplitPrior, cell_counts, centring, site_splits, split_key
+
+    train = load_training_units()
+    base = SplitPrior(train.frequencies(), train.element_frequencies(), train.patterns(), train.examples())
+    rows = load_asymmetric(data_file("mp_structures.csv.gz"))
+    chosen = [i for i in range(len(rows)) if rows.split[i] == args.split and rows.n_atoms[i] <= 20][: args.limit]
+    variants = {"prior": replace(base, neighbour_weight=0.0)}
+    for item in args.grid.split(","):
+        tau, weight = (float(v) for v in item.split(":"))
+        variants[f"neighbours tau={tau:g} weight={weight:g}"] = replace(base, neighbour_tau=tau,
+                                                                         neighbour_weight=weight)
+    first = {name: 0 for name in variants}
+    top4 = {name: 0 for name in variants}
+    counted, started = 0, time.time()
+    for i in chosen:
+        unit = rows.unit(i)
+        g = unit.spacegroup
+        truth = split_key(unit.numbers, unit.wyckoff)
+        species = [z for z, n in cell_counts(g, unit.numbers, unit.wyckoff).items() for _ in range(n // centring(g))]
+        counted += 1
+        for name, prior in variants.items():
+            try:
+                keys = [split_key(s.numbers, s.wyckoff) for s in site_splits(species, g, prior)[:4]]
+            except Exception:
+                keys = []
+            first[name] += bool(keys) and keys[0] == truth
+            top4[name] += truth in keys
+    result = {"split": args.split, "rows": counted, "seconds": round(time.time() - started, 1),
+              "first": {k: round(v / counted, 4) for k, v in first.items()},
+              "top4": {k: round(v / counted, 4) for k, v in top4.items()},
+              "command": "python benchmarks/split_prior.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    print(json.dumps(result))
+    if args.out:
+        with open(args.out, "w") as handle:
+            handle.write(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
