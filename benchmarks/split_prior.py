@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="val")
     parser.add_argument("--limit", type=int, default=400)
-    parser.add_argument("--grid", default="0.5:1,0.5:3,1:1,1:3,2:3,1:10,0.25:3")
+    parser.add_argument("--grid", default="1:3,5:3,10:3,5:10,3:30,2:100,3:100", help="tau:weight,...")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
@@ -49,13 +49,12 @@ def main(argv=None) -> int:
                                                                          neighbour_weight=weight)
     first = {name: 0 for name in variants}
     top4 = {name: 0 for name in variants}
-    counted, started = 0, time.time()
+    started = time.time()
     for i in chosen:
         unit = rows.unit(i)
         g = unit.spacegroup
         truth = split_key(unit.numbers, unit.wyckoff)
         species = [z for z, n in cell_counts(g, unit.numbers, unit.wyckoff).items() for _ in range(n // centring(g))]
-        counted += 1
         for name, prior in variants.items():
             try:
                 keys = [split_key(s.numbers, s.wyckoff) for s in site_splits(species, g, prior)[:4]]
@@ -63,6 +62,7 @@ def main(argv=None) -> int:
                 keys = []
             first[name] += bool(keys) and keys[0] == truth
             top4[name] += truth in keys
+    counted = len(chosen)
     result = {"split": args.split, "rows": counted, "seconds": round(time.time() - started, 1),
               "first": {k: round(v / counted, 4) for k, v in first.items()},
               "top4": {k: round(v / counted, 4) for k, v in top4.items()},

@@ -4,7 +4,7 @@ The split prior (:class:`explorer.generators.langevin.wyckoff.SplitPrior`) is co
 not learnt: when its form changes (issue 14 added the training structures' own splits, the neighbours), the
 shipped checkpoint gets the new statistics of the same data without retraining. The network weights, the
 volumes and the lattice means stay as they are; the manifest entry gets the new sha256, the metrics of
-``benchmarks/results/generation_<name>_{val,test}.json`` and a ``split_prior`` record. Usage::
+``benchmarks/results`` (as ``publish_pretrained.py`` reads them) and a ``split_prior`` record. Usage::
 
     python scripts/refit_split_prior.py --name langevin --tau 5 --weight 3
 """
@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import torch
+from publish_pretrained import _results  # the manifest's metrics from benchmarks/results, as publishing reads them
 
 from explorer.fileio import atomic_write_bytes, atomic_write_text, file_sha256
 from explorer.generators.langevin.dataset import load_training_units
@@ -49,10 +50,7 @@ def main() -> None:
                             "structures": len(train),
                             "command": f"python scripts/refit_split_prior.py --name {args.name} --tau {args.tau:g} "
                                        f"--weight {args.weight:g}"}
-    for split in ("val", "test"):
-        result = Path(args.results) / f"generation_{args.name}_{split}.json"
-        if result.is_file():
-            entry.setdefault("metrics", {})[split] = json.loads(result.read_text())
+    entry["metrics"] = {**entry.get("metrics", {}), **_results(Path(args.results), args.name, "generation")}
     if args.note:
         entry["note"] = args.note
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
