@@ -146,9 +146,10 @@ def method_fingerprint(name: str) -> str:
     """What a method's records were made with, beyond the run's settings and the records' VERSION: a registered
     model's weights (sha256) and sampling settings (its manifest entry but the bookkeeping), and for ``explorer``
     those of the default generation model it samples; "" for the other peers (their code is the VERSION)."""
+    from .evaluation import DEFAULT_GIVEN
     from .generators import available_models, default_model, model_info
 
-    model = default_model("generation") if name == "explorer" else name
+    model = default_model("generation", given=DEFAULT_GIVEN) if name == "explorer" else name
     if model not in available_models("generation"):
         return ""
     kept = {k: v for k, v in model_info(model).info.items() if k not in BOOKKEEPING}
@@ -234,11 +235,11 @@ def _model_rows(name: str, rows: CspRows, index: list[int], k: int, settings: Cs
 
 
 def _explorer_rows(rows: CspRows, index: list[int], k: int, settings: CspSettings) -> list[Produced]:
-    from .evaluation import evaluation_requests
-    from .generators import get_generator
+    from .evaluation import DEFAULT_GIVEN, evaluation_requests
+    from .generators import default_model, get_generator
     from .search import search
 
-    generator = get_generator(None, task="generation")
+    generator = get_generator(default_model("generation", given=DEFAULT_GIVEN), task="generation")
     requests = evaluation_requests([rows.species[i] for i in index], [rows.spacegroups[i] for i in index],
                                    [rows.energies[i] for i in index], generator)
     started = time.time()

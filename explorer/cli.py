@@ -27,8 +27,8 @@ EXPORT_FORMATS = {"cif": "cif", "poscar": "poscar"}
 SCHEDULER_HELP = ("none (in this process, the default), local:N (a Dask LocalCluster of N worker processes, started "
                   "and stopped here) or a Dask scheduler address (tcp://host:8786)")
 DRAWS_HELP = ("sample this many per candidate and keep the one that best meets the conditions (valid, requested "
-              "space group detected); costs DRAWS times the sampling (default: 2 for the network samples of "
-              "`generate` and `evaluate generation --pipeline`, else 1)")
+              "space group detected); costs DRAWS times the sampling (default: the model's own for the network "
+              "samples of `generate` and `evaluate generation --pipeline` — 2, 1 for langevin — else 1)")
 
 
 def _parent(build) -> argparse.ArgumentParser:
@@ -40,7 +40,8 @@ def _parent(build) -> argparse.ArgumentParser:
 
 def _sampling_options(parser) -> None:
     parser.add_argument("--model", default=None, help="registered model name (default: the task's best on "
-                        "validation; `explorer models` lists them)")
+                        "validation for the conditions given — generate: langevin for a formula and a space group, "
+                        "cfm-normal with --energy too; `explorer models` lists them)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sampler steps (default: the model's own; 100 for the matrix models)")
     parser.add_argument("--seed", type=int, default=0)
@@ -413,18 +414,19 @@ def _wyckoff(text: str | None) -> dict | None:
 
 def cmd_generate(args) -> int:
     from .generation import generate, generation_request
-    from .generators import get_generator
+    from .generators import default_model, get_generator
     from .prototypes import prototype_library_available, prototype_library_ready
 
     request = generation_request(args.formula, args.spacegroup, args.energy, _wyckoff(args.wyckoff))
-    get_generator(args.model, task="generation").check(request)  # bad input fails before the long build below
+    model = args.model or default_model("generation", given=request.given())
+    get_generator(model, task="generation").check(request)  # bad input fails before the long build below
     prototypes = _prototypes(args.prototypes)
     if not args.network_only and request.spacegroup and prototypes != 0 and prototype_library_available() \
             and not prototype_library_ready():
         print("explorer: building the prototype library from the data directory's structure files (once; about "
               "4 min on 2 cores)", file=sys.stderr)
 
-    candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=args.model,
+    candidates = generate(args.formula, args.spacegroup, args.energy, n=args.n, model=model,
                           steps=args.steps, seed=args.seed, device=args.device, snap=args.snap,
                           draws=args.draws, callback=_progress_bar("sampling", 0, unit="step"),
                           wyckoff=request.wyckoff, network_only=args.network_only, prototypes=prototypes,

@@ -30,6 +30,10 @@ from .representation import (
     min_interatomic_distance,
 )
 
+# the conditions of an evaluation row that choose the default model: what a user types in `explorer generate`
+# (the row's energy goes to every model that takes one)
+DEFAULT_GIVEN = frozenset({"formula", "spacegroup"})
+
 
 def match_pair(pair) -> tuple[bool, bool, float | None]:
     """(strict match, loose match, normalised RMS of the loose match or None) for (generated, target)."""
@@ -151,13 +155,13 @@ def evaluate_generation(csv_path, limit: int | None = None, max_atoms: int | Non
     only the rows for which the train split has no prototype of the requested group (new structure types;
     ``n`` of the ``rows_read`` rows)."""
     from .candidates import snap_to_spacegroup
-    from .generators import get_generator
+    from .generators import default_model, get_generator
 
     started = time.time()
     targets, species, spacegroups, energies, skipped = evaluation_conditions(csv_path, limit, max_atoms, split)
     if not targets:
         raise ExplorerInputError(f"no usable rows in {csv_path}")
-    generator = get_generator(model, task="generation")
+    generator = get_generator(model or default_model("generation", given=DEFAULT_GIVEN), task="generation")
     requests = evaluation_requests(species, spacegroups, energies, generator)
     for request in requests[:1]:
         generator.check(request)
@@ -205,10 +209,10 @@ def evaluate_pipeline(generator, requests, targets, n: int, prototypes, steps, s
     """The metrics of :func:`evaluate_generation` with ``pipeline=True``."""
     from collections import Counter
 
-    from .search import DRAWS, meets_request, search
+    from .search import meets_request, search
 
     started = time.time()
-    draws = DRAWS if draws is None else draws
+    draws = generator.pipeline_draws if draws is None else draws
     found = search(generator, requests, n, prototypes=prototypes, steps=steps, seed=seed, device=device,
                    draws=draws, other_formulas_only=True)
     sampled = time.time()

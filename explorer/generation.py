@@ -12,7 +12,7 @@ from pymatgen.core import Composition
 from .candidates import Candidate, make_candidate
 from .elements import atomic_number
 from .errors import ExplorerInputError
-from .generators import GenerationRequest, get_generator
+from .generators import GenerationRequest, default_model, get_generator
 from .representation import check_site_count
 from .spacegroups import check_spacegroup
 
@@ -70,33 +70,34 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
              network_only: bool = False, relax_prototypes="auto") -> list[Candidate]:
     """``n`` candidate structures of ``formula`` (cell contents) in ``spacegroup`` (1..230) with a target
     formation energy ``energy`` (eV/atom): known prototypes of the group first, then network samples of a
-    registered model (default: the manifest's best), every one in the requested group — see
-    :mod:`explorer.search` (``candidate.model`` says which source each came from). ``prototypes``: "auto" (up to
-    half of ``n`` when the data directory holds the structure files), a number, or 0; ``keep_off_group``: keep
-    network samples without the group (marked) instead of replacing them. ``network_only=True``: network samples
-    only, as sampled (``snap=True`` refines each onto the group where a spglib tolerance ≤ 0.4 Å allows it).
-    ``relax_prototypes``: relax the prototypes with M3GNet ("auto": when its weights are there; False: as
-    substituted).
+    registered model (default: the manifest's best for the conditions given — langevin for a formula and a space
+    group, cfm-normal when a target energy is set too; :func:`~explorer.generators.default_model`), every one
+    in the requested group — see :mod:`explorer.search` (``candidate.model`` says which source each came
+    from). ``prototypes``: "auto" (up to half of ``n`` when the data directory holds the structure files), a
+    number, or 0; ``keep_off_group``: keep network samples without the group (marked) instead of replacing
+    them. ``network_only=True``: network samples only, as sampled (``snap=True`` refines each onto the group
+    where a spglib tolerance ≤ 0.4 Å allows it). ``relax_prototypes``: relax the prototypes with M3GNet
+    ("auto": when its weights are there; False: as substituted).
 
     A condition the model does not take, or one it needs and is not given, is a one-line
     :class:`~explorer.errors.ExplorerInputError`. ``steps``: sampler steps (None: the model's default, 100).
     ``draws``: network samples per candidate, the one that best meets the conditions kept (valid, requested
-    space group; None: 2 in the pipeline, 1 network-only). ``callback(done, total)`` is called after every
-    sampler step (total: all steps of the call); an exception raised in it cancels the sampling. A space group
-    whose Wyckoff positions cannot hold the formula's atoms is a one-line error (``check_sites=False``: sample
-    it anyway, network-only; no sample can then have it)."""
-    from .search import DRAWS, search
+    space group; None: the model's ``pipeline_draws`` in the pipeline, 1 network-only). ``callback(done,
+    total)`` is called after every sampler step (total: all steps of the call); an exception raised in it
+    cancels the sampling. A space group whose Wyckoff positions cannot hold the formula's atoms is a one-line
+    error (``check_sites=False``: sample it anyway, network-only; no sample can then have it)."""
+    from .search import search
 
     request = generation_request(formula, spacegroup, energy, wyckoff)
     if steps is not None and int(steps) < 1:
         raise ExplorerInputError(f"steps must be >= 1, got {steps}")
-    generator = get_generator(model, task="generation")
+    generator = get_generator(model or default_model("generation", given=request.given()), task="generation")
     if network_only or not check_sites:
         return generator.sample(request, n=n, seed=seed, device=device, callback=callback, steps=steps,
                                 draws=1 if draws is None else draws, snap=snap, check_sites=check_sites)
     generator.check(request)
     return search(generator, [request], n, prototypes=prototypes, steps=steps, seed=seed, device=device,
-                  draws=DRAWS if draws is None else draws, callback=callback, keep_off_group=keep_off_group,
+                  draws=draws, callback=callback, keep_off_group=keep_off_group,
                   relax_prototypes=relax_prototypes)[0]
 
 

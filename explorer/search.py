@@ -4,7 +4,8 @@ source, each saying which.
 1. **Known prototypes** of the requested space group with the formula's stoichiometry pattern, its elements
    substituted in (ion exchange, :mod:`explorer.prototypes`; train-split structures), best first — on held-out
    formulas the first one is the real structure far more often than any network sample;
-2. **network samples** of the generator, each the best of ``draws`` by validity and space group, refined onto
+2. **network samples** of the generator, each the best of ``draws`` (default: the generator's
+   ``pipeline_draws``) by validity and space group, refined onto
    the requested group (spglib, tolerance ≤ 0.4 Å);
 3. in a slot whose network sample does not have the requested group (or has atoms closer than 0.5 Å): the
    next prototype, else a **random symmetric crystal** of the group (pyxtal, :mod:`explorer.symmetric`), which
@@ -30,7 +31,6 @@ from .representation import MIN_DISTANCE
 from .symmetric import random_symmetric
 
 PROTOTYPE_SHARE = 0.5  # of n, for prototypes="auto" (chosen on val; see README "Generation pipeline")
-DRAWS = 2  # network draws per slot (chosen on val)
 RANDOM = "random-symmetric"
 RELAX_STEPS, RELAX_FMAX = 300, 0.05  # the prototypes' relaxation (chosen on val with the benchmark's peer)
 
@@ -42,7 +42,7 @@ def meets_request(candidate: Candidate) -> bool:
 
 
 def search(generator, requests: list, n: int, prototypes="auto", steps: int | None = None, seed: int = 0,
-           device: str = "auto", draws: int = DRAWS, callback=None, other_formulas_only: bool = False,
+           device: str = "auto", draws: int | None = None, callback=None, other_formulas_only: bool = False,
            keep_off_group: bool = False, share: float = PROTOTYPE_SHARE,
            relax_prototypes="auto") -> list[list[Candidate]]:
     """``n`` candidates per request (see the module docstring), network samples of all requests in one batch.
@@ -53,6 +53,7 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
     if n < 1:
         raise ExplorerInputError(f"n must be >= 1, got {n}")
     relax = _relax_wanted(relax_prototypes)
+    draws = generator.pipeline_draws if draws is None else draws
     if int(draws) < 1:
         raise ExplorerInputError(f"draws must be >= 1, got {draws}")
     slots = prototype_slots(n, prototypes, share) if any(r.spacegroup for r in requests) else 0
@@ -158,4 +159,4 @@ def _prototype_candidate(prototype, request, target) -> Candidate:
     return candidate
 
 
-__all__ = ["DRAWS", "PROTOTYPE_SHARE", "RELAX_FMAX", "RELAX_STEPS", "meets_request", "search"]
+__all__ = ["PROTOTYPE_SHARE", "RELAX_FMAX", "RELAX_STEPS", "meets_request", "search"]

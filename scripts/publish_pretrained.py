@@ -48,6 +48,9 @@ DESCRIPTOR_DATA = {
     "perov": "perov_5, train + val parts (only 975 of Perov-5's train rows are here)",
     "carbon": "carbon_24, val part (only Carbon-24's val and test parts are here)",
 }
+# the default generation model by the conditions a request sets, best first (chosen on val: the pipeline with
+# langevin for a formula and a space group, cfm-normal when an energy is set too; README "Generation pipeline")
+DEFAULT_BY_CONDITIONS = ("langevin", "cfm-normal")
 DESCRIPTOR_SAMPLING = {"default_steps": 1000, "reconstruction": {"trials": 6, "hops": 4, "iterations": 150,
                                                                  "starts": 8, "templates": 3}}
 LANGEVIN_SAMPLING = {"default_steps": 200, "sampler_options": {"gamma_positions": 0.8, "gamma_lattice": 0.8,
@@ -237,9 +240,10 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     run_dirs = dict(item.split("=", 1) for item in args.run)
     notes = dict(item.split("=", 1) for item in args.note)
-    previous = {}
+    previous, order = {}, list(DEFAULT_BY_CONDITIONS)
     if (out / "manifest.json").is_file():
-        previous = {e["name"]: e for e in json.loads((out / "manifest.json").read_text())["models"]}
+        old = json.loads((out / "manifest.json").read_text())
+        previous, order = {e["name"]: e for e in old["models"]}, old.get("default_by_conditions", order)
     entries = []
     for name, (run, file, sampler) in MODELS.items():
         if args.only is not None and name not in args.only:
@@ -306,7 +310,9 @@ def main() -> None:
         scored = [e for e in entries if e["task"] == task and "val" in e["metrics"]]
         return max(scored, key=lambda e: e["metrics"]["val"][key])["name"] if scored else fallback
 
-    manifest = {"default": args.default or best("generation", "match_rate_loose", "cfm-uniform"), "models": entries}
+    manifest = {"default": args.default or best("generation", "match_rate_loose", "cfm-uniform"),
+                "default_by_conditions": [name for name in order if any(e["name"] == name for e in entries)],
+                "models": entries}
     if any(e["task"] == "modification" for e in entries):
         manifest["default_modification"] = best("modification", "match_rate", "mod-regression")
     default = manifest["default"]

@@ -137,5 +137,6 @@ def test_records_of_another_model_or_sampler_are_set_aside(tmp_path):
     assert list(method_records(tmp_path, "cspnet")) == [0]  # same model: resumed
     (tmp_path / "cspnet.made-with").write_text("older weights\n")
     assert method_records(tmp_path, "cspnet") == {} and (tmp_path / "cspnet.jsonl.stale").read_text() == line
-    assert method_fingerprint("explorer") == method_fingerprint(default_model())
+    # explorer samples the default model of a formula and a space group (the rows' conditions)
+    assert method_fingerprint("explorer") == method_fingerprint(default_model(given={"formula", "spacegroup"}))
     assert method_fingerprint("ion-exchange") == ""

@@ -141,9 +141,9 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_generate_with_the_langevin_model(tmp_path):
-    out = tmp_path / "out"
-    result = run_cli("generate", "--model", "langevin", "--formula", "Zn2O2", "--spacegroup", "186", "--wyckoff",
+def test_generate_a_formula_in_a_space_group_with_the_langevin_model_by_default(tmp_path):
+    out = tmp_path / "out"  # no --model and no --energy: the manifest's default for these conditions
+    result = run_cli("generate", "--formula", "Zn2O2", "--spacegroup", "186", "--wyckoff",
                      "Zn:1,O:1", "--n", "2", "--steps", "6", "--network-only", "--device", "cpu", "--out", out,
                      "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -78,3 +78,20 @@ def test_relax_prototypes_takes_auto_true_or_false():
     with pytest.raises(explorer.ExplorerInputError, match="relax_prototypes"):
         _relax_wanted("always")
     assert _relax_wanted(False) is False
+
+
+def test_the_default_model_and_its_draws_follow_the_conditions_given(tiny_data_dir, monkeypatch):
+    from explorer.generators.base import Generator
+
+    seen, original = [], Generator.sample_best
+
+    def spy(self, requests, draws=1, **options):
+        seen.append((self.name, draws))
+        return original(self, requests, draws, **options)
+
+    monkeypatch.setattr(Generator, "sample_best", spy)
+    plain = explorer.generate("KCl", 225, n=2, prototypes=0, steps=6, seed=0, relax_prototypes=False)
+    with_energy = explorer.generate("KCl", 225, -1.5, n=2, prototypes=0, steps=3, seed=0, relax_prototypes=False)
+    assert seen == [("langevin", 1), ("cfm-normal", 2)]  # langevin samples have the group: one draw per slot
+    assert {c.model for c in plain} <= {"langevin", "random-symmetric"}
+    assert {c.model for c in with_energy} <= {"cfm-normal", "random-symmetric"}

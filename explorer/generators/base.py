@@ -72,12 +72,14 @@ def _describe(names) -> str:
 class Generator(ABC):
     """A shipped model of one family, built from its manifest entry (:class:`~explorer.generators.registry.
     ModelInfo`). Subclasses set :attr:`family`, :attr:`task`, :attr:`conditions` (the conditions the model
-    takes) and :attr:`required` (those it cannot do without) and implement :meth:`sample_structures`."""
+    takes) and :attr:`required` (those it cannot do without) and implement :meth:`sample_structures`;
+    :attr:`pipeline_draws` is how many samples :func:`explorer.generate` draws per network slot unless told."""
 
     family: ClassVar[str] = ""
     task: ClassVar[str] = "generation"
     conditions: ClassVar[frozenset] = frozenset()
     required: ClassVar[frozenset] = frozenset()
+    pipeline_draws: ClassVar[int] = 2  # the best of two by validity and space group (chosen on val, matrix family)
 
     def __init__(self, info):
         self.info = info

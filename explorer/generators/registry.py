@@ -2,8 +2,11 @@
 
 The manifest lists every shipped model (name, family, task, file, method, sampler, data, training command,
 steps, measured metrics, sha256) and names the default of each task (``default``: generation,
-``default_modification``). ``explorer generate --model``, ``explorer modify --model``, ``explorer evaluate``,
-``explorer models`` and the app's selectors all read it through this module.
+``default_modification``); ``default_by_conditions`` lists, best first, the generation models a request picks
+from by the conditions it sets (formula + space group: the first that takes them; + energy: the first that
+also takes the energy), :func:`default_model` with ``given``. ``explorer generate --model``, ``explorer
+modify --model``, ``explorer evaluate``, ``explorer models`` and the app's selectors all read it through this
+module.
 
 A family is the sub-package ``explorer.generators.<family>`` with a function ``generator_class(task)`` (the
 :class:`~explorer.generators.base.Generator` subclass for that task); a new family is one folder plus its
@@ -95,12 +98,22 @@ def available_models(task: str | None = None, directory: Path = PRETRAINED_DIR) 
     return [m.name for m in model_infos(task, directory)]
 
 
-def default_model(task: str = "generation", directory: Path = PRETRAINED_DIR) -> str:
-    """The manifest's default model of ``task`` (the best on validation)."""
+def default_model(task: str = "generation", directory: Path = PRETRAINED_DIR, given=None) -> str:
+    """The manifest's default model of ``task`` (the best on validation). With ``given`` (the names of the
+    conditions a generation request sets, :meth:`GenerationRequest.given`): the first model of the manifest's
+    ``default_by_conditions`` that takes every one of them and needs no other, else the default."""
     _check_task(task)
-    name = read_manifest(directory).get(DEFAULT_KEYS[task])
+    manifest = read_manifest(directory)
+    name = manifest.get(DEFAULT_KEYS[task])
     if name is None:
         raise ExplorerInputError(f"no {task} model is shipped yet (pretrained/manifest.json)")
+    if given is not None and task == "generation":
+        given, infos = set(given), {m.name: m for m in model_infos(task, directory)}
+        for candidate in manifest.get("default_by_conditions", ()):
+            info = infos.get(candidate)
+            if info is not None and given <= info.generator_class.conditions \
+                    and info.generator_class.required <= given:
+                return candidate
     return name
 
 

@@ -73,6 +73,20 @@ def test_a_condition_the_model_does_not_take_is_refused():
         generation.check(GenerationRequest(species=(11, 17), energy=-2.0))
 
 
+def test_the_default_follows_the_conditions_given(tmp_path):
+    manifest = read_manifest()
+    assert manifest["default_by_conditions"] == ["langevin", "cfm-normal"]
+    assert default_model(given={"formula", "spacegroup"}) == "langevin"
+    assert default_model(given={"formula", "spacegroup", "wyckoff"}) == "langevin"
+    assert default_model(given={"formula", "spacegroup", "energy"}) == "cfm-normal"  # langevin takes no energy
+    assert default_model(given={"formula"}) == default_model() == manifest["default"]  # none fits: the default
+    assert default_model("modification", given={"formula"}) == manifest["default_modification"]
+    manifest["default_by_conditions"] = ["no-such-model", "cfm-normal"]  # an entry not shipped is passed over
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert default_model(directory=tmp_path, given={"formula", "spacegroup", "energy"}) == "cfm-normal"
+    assert default_model(directory=tmp_path, given={"formula", "spacegroup"}) == manifest["default"]
+
+
 def test_unknown_family_is_one_line(tmp_path):
     manifest = read_manifest()
     manifest["models"][0]["family"] = "no-such-family"
