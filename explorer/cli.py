@@ -181,7 +181,7 @@ def _add_models(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    from .generators import list_generators
+    from .generators import default_model, list_generators
 
     models = list_generators(args.task)
     if args.json:
@@ -194,6 +194,12 @@ def cmd_models(args) -> int:
                  if "match_rate" in val and "match_rate_loose" in val else "-")
         print(f"{m['name']:<20} {m['family']:<10} {m['task']:<13} {m['parameters'] or 0:>10,}  {rates:<17} "
               f"{', '.join(m['conditions'])}")
+    if args.task in (None, "generation"):
+        plain, energy = (default_model("generation", given=given) for given in
+                         ({"formula", "spacegroup"}, {"formula", "spacegroup", "energy"}))
+        print(f"default of generate: {plain} for a formula and a space group, {energy} with --energy too")
+    if args.task in (None, "modification"):
+        print(f"default of modify: {default_model('modification')}")
     return 0
 
 

@@ -170,6 +170,8 @@ def test_models_lists_every_registered_generator(tmp_path):
     table = run_cli("models", cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     assert "cfm-normal" in table.stdout and "matrix" in table.stdout
+    assert "default of generate: langevin for a formula and a space group, cfm-normal with --energy too" \
+        in table.stdout
     result = run_cli("models", "--json", cwd=tmp_path)
     models = json.loads(result.stdout.strip().splitlines()[-1])
     assert [m["name"] for m in models] == available_models()
