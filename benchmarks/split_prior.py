@@ -12,9 +12,10 @@ finds the row's own:
   the request's (``d``: the elemental-property distance of the mapping, as ion exchange ranks templates).
 
 ``sampled4`` is the expected share of rows whose true split is among four slots as the generator fills them
-today (the first split, then three drawn with probability proportional to their likelihood), beside ``top4``
-(the first four distinct splits). The train structures are never of the row's formula (the splits are by
-reduced formula). Usage::
+(the first split, then three drawn with probability proportional to their likelihood), beside ``top4`` (the
+first four distinct splits; more often the true split, but filling the slots that way did worse in the
+pipeline on val — benchmarks/results/generation_pipeline_langevin_distinct_val_rejected.json). The train
+structures are never of the row's formula (the splits are by reduced formula). Usage::
 
     python benchmarks/split_prior.py --split val --limit 400
 """

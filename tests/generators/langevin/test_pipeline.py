@@ -73,19 +73,3 @@ def test_a_raising_callback_stops_sampling():
     with pytest.raises(KeyboardInterrupt):
         pipeline([Template(225, (11, 17), (10, 9))], callback=cancel)
 
-
-def test_the_repeats_of_a_request_take_its_next_most_likely_splits():
-    from explorer.generators import GenerationRequest, get_generator
-    from explorer.generators.langevin.wyckoff import split_key
-
-    generator = get_generator("langevin")
-    request = GenerationRequest(species=(8, 8, 8, 22, 38), spacegroup=221)
-    other = GenerationRequest(species=(11, 17), spacegroup=225)
-    keys = {id(r): [split_key(s.numbers, s.wyckoff) for s in generator.splits(r)] for r in (request, other)}
-    assert len(keys[id(request)]) >= 3
-    calls = [request, other, request, request, other]
-    got = [split_key(t.numbers, t.wyckoff) for t in generator.templates(calls)]
-    expected = keys[id(request)][:3]
-    assert [got[0], got[2], got[3]] == expected  # first, second, third most likely
-    cycle = keys[id(other)]
-    assert [got[1], got[4]] == [cycle[0], cycle[1 % len(cycle)]]  # cycling when there are fewer
