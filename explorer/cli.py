@@ -254,6 +254,9 @@ def _reconstruction_options(parser) -> None:
     parser.add_argument("--templates", type=int, default=None,
                         help="trials that start from known structures (train split) of the same stoichiometry and "
                              "atom count with the most similar cell, ranked by descriptor loss (0: none)")
+    parser.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
+                        help="every odd hop exchanges two atoms of different elements instead of the random step "
+                             "(default: the model's setting)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -268,6 +271,8 @@ def _reconstruction_settings(args) -> dict:
         if args.templates < 0:
             raise ExplorerInputError("--templates must be >= 0")
         settings["templates"] = args.templates
+    if args.swap is not None:
+        settings["swap"] = args.swap
     return settings
 
 

@@ -130,7 +130,8 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
                                                      "starts": reconstructor.starts, "step": reconstructor.step,
                                                      "lr": reconstructor.lr, "rounds": reconstructor.rounds,
                                                      "solved": reconstructor.solved,
-                                                     "templates": reconstructor.templates}, "seed": seed}
+                                                     "templates": reconstructor.templates,
+                                                     "swap": reconstructor.swap}, "seed": seed}
 
 
 __all__ = ["evaluate_reconstruction", "read_vector", "reconstruct", "reference_scale"]

@@ -84,7 +84,8 @@ def test_evaluate_generation_prints_one_json_object(tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert isinstance(metrics, dict) and METRIC_KEYS <= set(metrics)
-    assert metrics["n"] == 2 and metrics["steps"] == 3
+    # no --model: the default for a formula and a space group (langevin: whole noise levels + the final step)
+    assert metrics["n"] == 2 and metrics["model"] == "langevin" and metrics["steps"] == 4
 
 
 

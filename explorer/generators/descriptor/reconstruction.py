@@ -9,7 +9,10 @@ target's shortest distance (not uniform random), each entry of the loss is divid
 reference crystals (:func:`entry_scale`; the entries differ by orders of magnitude), a hop's learning rate
 decays by cosine, and structures whose loss is below ``tolerance`` stop hopping. With ``rounds`` > 1, the
 structures whose best loss is still above ``solved`` after a round get a new round of trials from fresh starts
-(the compute goes to the hard ones; each keeps its best result over all rounds).
+(the compute goes to the hard ones; each keeps its best result over all rounds). With ``swap``, every odd hop
+exchanges the positions of two atoms of different elements instead of the random step (a trial with one
+element takes the step): the orderings of mixed sites — which anion sits on which face of a perovskite —
+are separate basins that small steps do not connect.
 
 :meth:`Reconstructor.irun` is a generator that yields a :class:`HopReport` after every hop (progress, cancel);
 :meth:`Reconstructor.run` runs it to the end.
@@ -57,6 +60,22 @@ def entry_scale(blocks: np.ndarray, params: EADParams) -> np.ndarray:
     return np.concatenate([np.maximum(pooled, floor).ravel(), [max(std[-1], 0.05)]])
 
 
+def _swap_unlike(cart: torch.Tensor, z: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each trial with atoms of two or more elements gets two unlike atoms' positions exchanged (the
+    basin-hopping move for orderings — which anion sits where — that small random steps do not reach); returns
+    the positions and which trials were swapped."""
+    cart, swapped = cart.clone(), torch.zeros(len(cart), dtype=torch.bool)
+    for t in range(len(cart)):
+        sites = torch.nonzero(z[t] > 0).flatten().numpy()
+        i = int(rng.choice(sites))
+        others = [j for j in sites if z[t, j] != z[t, i]]
+        if others:
+            j = int(rng.choice(others))
+            cart[t, [i, j]] = cart[t, [j, i]]
+            swapped[t] = True
+    return cart, swapped
+
+
 def _spread_start(n: int, lattice: np.ndarray, min_distance: float, rng: np.random.Generator) -> np.ndarray:
     """Fractional positions of ``n`` atoms drawn one by one uniformly, each redrawn (up to 50 times) while it is
     closer than ``min_distance`` to an earlier one (minimum image)."""
@@ -80,7 +99,8 @@ class Reconstructor:
     def __init__(self, params: EADParams | None = None, trials: int = 6, hops: int = 7, iterations: int = 300,
                  lr: float = 0.05, step: float = 1.0, refresh: int = 10, tolerance: float = 1e-4,
                  spread: float = 0.7, starts: int = 1, screen: int = 60, threads: int | None = None,
-                 rounds: int = 1, solved: float = 0.01, templates: int = 0, template_starts=None):
+                 rounds: int = 1, solved: float = 0.01, templates: int = 0, template_starts=None,
+                 swap: bool = False):
         if min(trials, hops, iterations, rounds) < 1:
             raise ExplorerInputError("trials, hops, iterations and rounds must be >= 1")
         self.params = params or EADParams()
@@ -90,6 +110,7 @@ class Reconstructor:
         self.tolerance, self.spread, self.threads = float(tolerance), float(spread), threads
         self.starts, self.screen = max(1, int(starts)), int(screen)
         self.rounds, self.solved = int(rounds), float(solved)
+        self.swap = bool(swap)
         if templates and template_starts is None:
             raise ExplorerInputError("starts from known structures (templates > 0) need a template source")
         if not 0 <= int(templates) <= self.trials:
@@ -258,8 +279,11 @@ class Reconstructor:
             if len(active):
                 cart = best[active].clone()
                 if hop > 0:
+                    swapped = torch.zeros(len(cart), dtype=torch.bool)
+                    if self.swap and hop % 2 == 1:  # odd hops exchange two unlike atoms where there are any
+                        cart, swapped = _swap_unlike(cart, z[active], rng)
                     kick = torch.empty_like(cart).uniform_(-self.step, self.step)
-                    cart = cart + kick * mask[active][..., None]
+                    cart = cart + kick * (mask[active] & ~swapped[:, None])[..., None]
                 moved, loss = self._optimise(cart, lattice[active], inverse[active], weights[active], mask[active],
                                              target[active], scale[active])
                 better = loss < best_loss[active]

@@ -83,3 +83,28 @@ def test_rounds_restart_only_the_unsolved_structures_and_keep_the_best():
     reports = []
     same = solved_at_once.run(targets, numbers, lattices, scale, seed=3, callback=reports.append)
     assert len(reports) == 2 and [r.loss for r in same] == [r.loss for r in once]
+
+
+def test_a_swap_exchanges_two_unlike_atoms_and_leaves_one_element_trials_alone():
+    from explorer.generators.descriptor.reconstruction import _swap_unlike
+
+    cart = torch.arange(18, dtype=torch.float32).reshape(2, 3, 3)
+    z = torch.tensor([[8, 8, 9], [6, 6, 0]])  # O, O, F; C, C and a padding slot
+    moved, swapped = _swap_unlike(cart, z, np.random.default_rng(0))
+    assert swapped.tolist() == [True, False] and torch.equal(moved[1], cart[1])
+    changed = [i for i in range(3) if not torch.equal(moved[0, i], cart[0, i])]
+    assert len(changed) == 2 and 2 in changed  # the F and one O exchanged places
+    assert sorted(map(tuple, moved[0].tolist())) == sorted(map(tuple, cart[0].tolist()))
+
+
+def test_reconstruction_with_swaps_finds_an_ordered_perovskite():
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    ordered = Structure(Lattice.cubic(3.9), ["Ba", "Ti", "O", "O", "F"],
+                        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    params = EADParams()
+    target = ead_block([ordered], params)
+    scale = entry_scale(ead_block([ordered, ordered.copy().perturb(0.3)], params), params)
+    out = Reconstructor(params, trials=3, hops=4, iterations=100, swap=True).run(
+        target, [[site.specie.Z for site in ordered]], [ordered.lattice], scale, seed=0)
+    assert StructureMatcher().fit(out[0].structure, ordered)
