@@ -45,7 +45,8 @@ def test_evaluation_conditions(tiny_csv):
 def test_evaluate_generation_metrics(tiny_csv):
     metrics = evaluate_generation(tiny_csv, steps=3, seed=0, device="cpu", workers=1, limit=3)
     assert KEYS <= set(metrics)
-    assert metrics["n"] == 3 and metrics["steps"] == 3
+    # no model: the default for a formula and a space group (langevin: whole noise levels + the final step)
+    assert metrics["n"] == 3 and metrics["model"] == "langevin" and metrics["steps"] == 4
     for key in ("match_rate", "match_rate_loose", "validity"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["match_rate"] <= metrics["match_rate_loose"]

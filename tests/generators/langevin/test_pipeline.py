@@ -72,4 +72,3 @@ def test_a_raising_callback_stops_sampling():
 
     with pytest.raises(KeyboardInterrupt):
         pipeline([Template(225, (11, 17), (10, 9))], callback=cancel)
-
