@@ -5,8 +5,7 @@ source, each saying which.
    substituted in (ion exchange, :mod:`explorer.prototypes`; train-split structures), best first — on held-out
    formulas the first one is the real structure far more often than any network sample;
 2. **network samples** of the generator, each the best of ``draws`` (default: the generator's
-   ``pipeline_draws``) by validity and space group, refined onto
-   the requested group (spglib, tolerance ≤ 0.4 Å);
+   ``pipeline_draws``) by validity and space group, refined onto the requested group (spglib, tolerance ≤ 0.4 Å);
 3. in a slot whose network sample does not have the requested group (or has atoms closer than 0.5 Å): the
    next prototype, else a **random symmetric crystal** of the group (pyxtal, :mod:`explorer.symmetric`), which
    has it by construction. A sample without the group is never returned as if it had it: only when neither
