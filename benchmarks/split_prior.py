@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     from explorer.generators.langevin.wyckoff import SplitPrior, cell_counts, centring, site_splits, split_key
 
     train = load_training_units()
-    base = SplitPrior(train.frequencies(), train.element_frequencies(), train.patterns(), train.examples())
+    base = SplitPrior.counted(train)
     rows = load_asymmetric(data_file("mp_structures.csv.gz"))
     chosen = [i for i in range(len(rows)) if rows.split[i] == args.split and rows.n_atoms[i] <= 20][: args.limit]
     variants = {"prior": replace(base, neighbour_weight=0.0)}

@@ -6,7 +6,7 @@ shipped checkpoint gets the new statistics of the same data without retraining. 
 volumes and the lattice means stay as they are; the manifest entry gets the new sha256, the metrics of
 ``benchmarks/results`` (as ``publish_pretrained.py`` reads them) and a ``split_prior`` record. Usage::
 
-    python scripts/refit_split_prior.py --name langevin --tau 5 --weight 3
+    python scripts/refit_split_prior.py --name langevin --tau 3 --weight 30
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ def main() -> None:
     path = out / entry["file"]
     payload = torch.load(path, weights_only=True)
     train = load_training_units()
-    prior = SplitPrior(train.frequencies(), train.element_frequencies(), train.patterns(), train.examples(),
-                       neighbour_tau=args.tau, neighbour_weight=args.weight)
+    prior = SplitPrior.counted(train, neighbour_tau=args.tau, neighbour_weight=args.weight)
     payload["prior"] = {**payload["prior"], **prior.to_json()}
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -53,7 +53,7 @@ def fit_prior(train: AsymmetricSet) -> dict:
     families = np.array([family(sg) for sg in train.spacegroup])
     z_mean = {f: z[families == f].mean(0).tolist() if (families == f).any() else [0.5413] * 3 + [np.pi / 2] * 3
               for f in FAMILIES}
-    splits = SplitPrior(train.frequencies(), train.element_frequencies(), train.patterns(), train.examples())
+    splits = SplitPrior.counted(train)
     return {"volumes": volumes.tolist(), **splits.to_json(), "z_mean": z_mean}
 
 

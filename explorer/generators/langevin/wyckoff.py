@@ -293,6 +293,12 @@ class SplitPrior:
             self._group_element[(g, z)] = self._group_element.get((g, z), 0) + c
 
     @classmethod
+    def counted(cls, units, **options) -> SplitPrior:
+        """The prior counted over training structures (an :class:`~.dataset.AsymmetricSet`); ``options``: the
+        neighbour tau and weight."""
+        return cls(units.frequencies(), units.element_frequencies(), units.patterns(), units.examples(), **options)
+
+    @classmethod
     def from_json(cls, prior: dict) -> SplitPrior:
         examples: dict = {}
         for g, numbers, wyckoff, c in prior.get("examples", []):
