@@ -67,7 +67,7 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
              model: str | None = None, steps: int | None = None, seed: int = 0, device: str = "auto",
              snap: bool = False, draws: int | None = None, callback=None, wyckoff: dict | None = None,
              check_sites: bool = True, prototypes="auto", keep_off_group: bool = False,
-             network_only: bool = False, relax_prototypes="auto") -> list[Candidate]:
+             network_only: bool = False, relax_prototypes="auto", relax_callback=None) -> list[Candidate]:
     """``n`` candidate structures of ``formula`` (cell contents) in ``spacegroup`` (1..230) with a target
     formation energy ``energy`` (eV/atom): known prototypes of the group first, then network samples of a
     registered model (default: the manifest's best for the conditions given — langevin for a formula and a space
@@ -77,7 +77,8 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
     number, or 0; ``keep_off_group``: keep network samples without the group (marked) instead of replacing
     them. ``network_only=True``: network samples only, as sampled (``snap=True`` refines each onto the group
     where a spglib tolerance ≤ 0.4 Å allows it). ``relax_prototypes``: relax the prototypes with M3GNet
-    ("auto": when its weights are there; False: as substituted).
+    ("auto": when its weights are there; False: as substituted); ``relax_callback(done, total)`` follows that
+    relaxation in FIRE steps and may raise to cancel it.
 
     A condition the model does not take, or one it needs and is not given, is a one-line
     :class:`~explorer.errors.ExplorerInputError`. ``steps``: sampler steps (None: the model's default, 100).
@@ -98,7 +99,7 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
     generator.check(request)
     return search(generator, [request], n, prototypes=prototypes, steps=steps, seed=seed, device=device,
                   draws=draws, callback=callback, keep_off_group=keep_off_group,
-                  relax_prototypes=relax_prototypes)[0]
+                  relax_prototypes=relax_prototypes, relax_callback=relax_callback)[0]
 
 
 __all__ = ["Candidate", "check_energy", "generate", "generation_request", "make_candidate", "parse_formula"]

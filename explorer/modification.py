@@ -72,19 +72,20 @@ def relaxation_potential(potential="m3gnet"):
 
 
 def relax_structures(structures: list, steps: int = RELAX_STEPS, fmax: float = RELAX_FMAX,
-                     potential="m3gnet", formation: str = "none") -> list[tuple]:
+                     potential="m3gnet", formation: str = "none", callback=None) -> list[tuple]:
     """(structure, info) per input: relaxed (positions and cell) with the interatomic potential (M3GNet by
     default) in at most ``steps`` FIRE steps to ``fmax`` (eV/Å); info = {"potential", "status", "steps",
     "energy_per_atom" (eV/atom), "formation_energy_per_atom" (``formation`` "references" or "eform", else None),
     and "warning" / "error" where there is one}. A structure whose relaxation fails comes back unchanged (its
-    status and error say why)."""
+    status and error say why). ``callback(done, total)``: progress in FIRE steps; it may raise to cancel."""
     from .relax import relax
 
     check_relax_settings(steps, fmax)
     if not structures:
         return []
     loaded = relaxation_potential(potential)
-    results = relax(structures, potential=loaded, fmax=fmax, steps=int(steps), formation=formation)
+    results = relax(structures, potential=loaded, fmax=fmax, steps=int(steps), formation=formation,
+                    step_callback=callback)
     out = []
     for result, structure in zip(results, structures):
         energy = float(result.energy_per_atom) if math.isfinite(result.energy_per_atom) else None
@@ -112,7 +113,7 @@ def check_relax_settings(steps: int, fmax: float) -> None:
 def modify(structure, spacegroup: int, energy_delta: float, model: str | None = None, n: int = 8,
            steps: int = 100, seed: int = 0, device: str = "auto", snap: bool = False, draws: int = 1,
            prototypes="auto", relax_steps: int = RELAX_STEPS, relax_fmax: float = RELAX_FMAX, potential="m3gnet",
-           callback=None, formation: str = "references"):
+           callback=None, formation: str = "references", relax_callback=None):
     """Candidates of the same composition as ``structure`` in ``spacegroup``, with a target formation-energy
     change ``energy_delta`` (eV/atom, negative = more stable).
 
@@ -132,7 +133,8 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     ``relax_steps > 0``: every candidate is then relaxed with ``potential`` (M3GNet; at most ``relax_steps``
     FIRE steps to ``relax_fmax`` eV/Å, see :func:`relax_structures`; ``extra["relaxation"]`` holds the
     potential, status, energy per atom and — ``formation`` "references" (default: elemental references relaxed
-    with the same potential) or "eform", "none" for none — the formation energy per atom); 0 = as sampled."""
+    with the same potential) or "eform", "none" for none — the formation energy per atom); 0 = as sampled.
+    ``relax_callback(done, total)`` follows that relaxation in FIRE steps (it may raise to cancel)."""
     from .candidates import make_candidate
     from .generation import check_energy
     from .spacegroups import check_sites, check_spacegroup
@@ -153,8 +155,8 @@ def modify(structure, spacegroup: int, energy_delta: float, model: str | None = 
     if count:
         structures += generator.sample_best([request] * count, draws, steps=int(steps), seed=int(seed),
                                             device=device, callback=callback)
-    relaxed = (relax_structures(structures, int(relax_steps), relax_fmax, potential, formation) if relax_steps
-               else [(s, None) for s in structures])
+    relaxed = (relax_structures(structures, int(relax_steps), relax_fmax, potential, formation, relax_callback)
+               if relax_steps else [(s, None) for s in structures])
     candidates = []
     for index, (result, info) in enumerate(relaxed):
         prototype = found[index] if index < len(found) else None

@@ -43,11 +43,12 @@ def meets_request(candidate: Candidate) -> bool:
 def search(generator, requests: list, n: int, prototypes="auto", steps: int | None = None, seed: int = 0,
            device: str = "auto", draws: int | None = None, callback=None, other_formulas_only: bool = False,
            keep_off_group: bool = False, share: float = PROTOTYPE_SHARE,
-           relax_prototypes="auto") -> list[list[Candidate]]:
+           relax_prototypes="auto", relax_callback=None) -> list[list[Candidate]]:
     """``n`` candidates per request (see the module docstring), network samples of all requests in one batch.
     ``other_formulas_only``: no prototype of the request's own formula (evaluation: the target is one).
     ``relax_prototypes``: "auto" (when the M3GNet weights are in the models directory), True (they must be) or
-    False (returned as substituted)."""
+    False (returned as substituted). ``callback(done, total)`` follows the sampler steps,
+    ``relax_callback(done, total)`` the prototypes' relaxation (FIRE steps); either may raise to cancel."""
     n = int(n)
     if n < 1:
         raise ExplorerInputError(f"n must be >= 1, got {n}")
@@ -104,7 +105,7 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
         out.append(chosen)
     if relax:
         _relax_prototypes([(k, c) for k, chosen in enumerate(out) for c in chosen if c.model == "prototype"],
-                          requests, device)
+                          requests, device, relax_callback)
     return out
 
 
@@ -121,7 +122,7 @@ def _relax_wanted(relax_prototypes) -> bool:
     return bool(relax_prototypes)
 
 
-def _relax_prototypes(items: list, requests: list, device: str) -> None:
+def _relax_prototypes(items: list, requests: list, device: str, callback=None) -> None:
     """Relax the prototype candidates ``items`` ((request index, candidate)) in one batched M3GNet run and put
     each relaxed structure, refined onto its requested group, in its candidate — unless the relaxation failed
     or the group is lost, then the candidate stays as substituted. ``extra["relaxed"]`` records which."""
@@ -133,7 +134,7 @@ def _relax_prototypes(items: list, requests: list, device: str) -> None:
         return
     potential = shared_potential("m3gnet")
     results = relax([c.structure for _, c in items], potential=potential, fmax=RELAX_FMAX, steps=RELAX_STEPS,
-                    formation="none", device=device)
+                    formation="none", device=device, step_callback=callback)
     for (k, candidate), result in zip(items, results):
         info = {"potential": potential.name, "status": result.status, "steps": result.steps}
         if result.status == STATUS_FAILED or result.structure is None:

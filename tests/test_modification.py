@@ -24,7 +24,9 @@ def test_modify_puts_known_prototypes_first(nacl, tiny_data_dir):
     from explorer.modification import modify
 
     # auto: up to 2 of 3 candidates are prototypes (here one is known), all relaxed with M3GNet
-    candidates = modify(nacl, 221, -0.1, n=3, steps=2, seed=0, device="cpu", relax_steps=5)
+    progress = []
+    candidates = modify(nacl, 221, -0.1, n=3, steps=2, seed=0, device="cpu", relax_steps=5,
+                        relax_callback=lambda done, total: progress.append((done, total)))
     assert [c.model for c in candidates] == ["prototype", "mod-palette-cfm", "mod-palette-cfm"]
     assert [c.index for c in candidates] == [0, 1, 2]
     first = candidates[0]
@@ -33,6 +35,7 @@ def test_modify_puts_known_prototypes_first(nacl, tiny_data_dir):
     assert all(c.extra["relaxation"]["steps"] <= 5 and c.extra["relaxation"]["status"] for c in candidates)
     assert first.extra["relaxation"]["energy_per_atom"] < 0
     assert first.extra["relaxation"]["potential"].startswith("M3GNet")
+    assert progress[-1] == (15, 15) and all(total == 15 for _, total in progress)  # 3 candidates x 5 steps
     unrelaxed = modify(nacl, 221, -0.1, n=1, steps=2, device="cpu", relax_steps=0)[0]
     assert unrelaxed.structure.volume / len(unrelaxed.structure) == pytest.approx(nacl.volume / len(nacl))
     assert "relaxation" not in unrelaxed.extra

@@ -60,7 +60,9 @@ def test_the_prototypes_come_relaxed_in_the_group_and_say_so(tiny_data_dir):
 
     if not m3gnet_available():
         pytest.skip("no M3GNet weights in the models directory")
-    relaxed = explorer.generate("KCl", 225, -1.5, n=2, model="cfm-uniform", steps=5, seed=0)
+    progress = []
+    relaxed = explorer.generate("KCl", 225, -1.5, n=2, model="cfm-uniform", steps=5, seed=0,
+                                relax_callback=lambda done, total: progress.append((done, total)))
     plain = explorer.generate("KCl", 225, -1.5, n=2, model="cfm-uniform", steps=5, seed=0, relax_prototypes=False)
     first, substituted = relaxed[0], plain[0]
     assert first.model == substituted.model == "prototype" and "relaxed" not in substituted.extra
@@ -70,6 +72,26 @@ def test_the_prototypes_come_relaxed_in_the_group_and_say_so(tiny_data_dir):
     assert meets_request(first) and first.spacegroup_detected == 225
     # rock salt KCl: M3GNet's lattice constant (~6.3 Å) differs from the radius-scaled substitution's
     assert first.structure.volume != pytest.approx(substituted.structure.volume, rel=1e-3)
+    # the relaxation reports its FIRE steps (one prototype, at most 300 of them) and ends at its total
+    dones = [done for done, _ in progress]
+    assert dones == sorted(dones) and progress[-1] == (300, 300) and len(progress) >= 2
+
+
+def test_a_raising_relax_callback_stops_the_prototypes_relaxation(tiny_data_dir):
+    from explorer.relax.potentials import m3gnet_available
+
+    if not m3gnet_available():
+        pytest.skip("no M3GNet weights in the models directory")
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        if done >= 3:
+            raise Stop
+
+    with pytest.raises(Stop):  # what the app's Stop button raises through its progress callback
+        explorer.generate("KCl", 225, -1.5, n=2, model="cfm-uniform", steps=5, seed=0, relax_callback=stop)
 
 
 def test_relax_prototypes_takes_auto_true_or_false():

@@ -197,17 +197,28 @@ def _relax_parallel_batched(pending, potential, fmax, steps, workers, relax_cell
 def relax(structures: Iterable, potential="m3gnet", fmax: float = 0.05, steps: int = 500, workers: int = 1,
           formation: str = "references", references=None, labels: list[str] | None = None,
           relax_cell: bool = True, callback=None, batch_size: int = DEFAULT_BATCH_SIZE,
-          device: str = "cpu") -> list[RelaxResult]:
+          device: str = "cpu", step_callback=None) -> list[RelaxResult]:
     """Relax structures (see :func:`irelax`) and return one :class:`RelaxResult` per input, in input order.
-    ``callback(done, total)`` is called whenever a structure finishes."""
-    results = {}
+    ``callback(done, total)`` is called whenever a structure finishes; ``step_callback(done, total)`` after
+    every optimizer step, in optimizer steps (total: ``steps`` per structure; a finished structure counts all
+    of them). Either may raise to stop the relaxation."""
+    structures = list(structures)
+    results, taken = {}, {}
+    total = len(structures) * int(steps)
     for event in irelax(structures, potential=potential, fmax=fmax, steps=steps, workers=workers,
                         formation=formation, references=references, labels=labels, relax_cell=relax_cell,
                         batch_size=batch_size, device=device):
         if isinstance(event, RelaxDone):
             results[event.index] = event.result
+            taken[event.index] = int(steps)
             if callback is not None:
                 callback(event.done, event.total)
+        elif isinstance(event, RelaxStep):
+            taken[event.index] = min(int(event.step), int(steps))
+        else:
+            continue
+        if step_callback is not None:
+            step_callback(sum(taken.values()), total)
     return [results[i] for i in sorted(results)]
 
 

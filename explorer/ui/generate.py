@@ -300,6 +300,9 @@ class GeneratePanel(pn.viewable.Viewer):
             return False
         self.controls.begin(arguments["steps"] * arguments["draws"], "loading the model…")
         report = self.controls.reporter(lambda done, total, seconds: f"sampler step {done}/{total} · {seconds:.1f} s")
+        relaxing = self.controls.reporter(
+            lambda done, total, seconds: f"relaxing the prototypes (M3GNet): FIRE step {done}/{total} · "
+                                         f"{seconds:.1f} s")
 
         def finished(candidates, seconds):
             self.workspace.set_candidates(candidates, "generate")
@@ -310,5 +313,6 @@ class GeneratePanel(pn.viewable.Viewer):
             return "ok", (f"{len(candidates)} candidates in {seconds:.1f} s · {valid} valid · {matched} in the "
                           f"requested space group{note}")
 
-        return self.controls.run(lambda: explorer.generate(**arguments, device="auto", callback=report), finished,
+        return self.controls.run(lambda: explorer.generate(**arguments, device="auto", callback=report,
+                                                           relax_callback=relaxing), finished,
                                  wait)

@@ -126,6 +126,9 @@ class ModifyPanel(pn.viewable.Viewer):
                                                 f"(≤ {arguments['relax_steps']} steps)…")
         report = self.controls.reporter(
             lambda done, total, seconds: f"sampler step {done}/{total} · {seconds:.1f} s (then relaxation)")
+        relaxing = self.controls.reporter(
+            lambda done, total, seconds: f"relaxing the candidates (M3GNet): FIRE step {done}/{total} · "
+                                         f"{seconds:.1f} s")
 
         def finished(candidates, seconds):
             for c in candidates:
@@ -136,5 +139,6 @@ class ModifyPanel(pn.viewable.Viewer):
             return "ok", (f"{len(candidates)} modified candidates" +
                           (f" ({known} from known prototypes)" if known else "") + f" in {seconds:.1f} s")
 
-        return self.controls.run(lambda: explorer.modify(structure, device="auto", callback=report, **arguments),
+        return self.controls.run(lambda: explorer.modify(structure, device="auto", callback=report,
+                                                         relax_callback=relaxing, **arguments),
                                  finished, wait)
