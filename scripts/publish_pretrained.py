@@ -133,8 +133,10 @@ def exported_run(export, run_dir: Path, path: Path, only_manifest: bool) -> tupl
     return payload, config, log, final[-1] if final else log[-1]
 
 
-def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
-    """The manifest entry of a langevin run (exported unless ``--only-manifest``)."""
+def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args, previous: dict) -> dict:
+    """The manifest entry of a langevin run (exported unless ``--only-manifest``); a warm-started run is the
+    continuation of the current entry. The split prior is the one the run fitted (its neighbour settings
+    recorded)."""
     payload, config, log, last = exported_run(export_langevin, run_dir, out / file, args.only_manifest)
     if (run_dir / "checkpoint.pt").is_file():  # a run stopped between checkpoints logged steps it did not keep
         from explorer.generators.payload import read_payload
@@ -143,7 +145,8 @@ def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path
         log = [entry for entry in log if entry["step"] <= last["step"]]
     model = payload["model"]
     sampling = json.loads(Path(args.langevin_sampling).read_text()) if args.langevin_sampling else LANGEVIN_SAMPLING
-    return {
+    prior = payload["prior"]
+    entry = {
         "name": name, "family": "langevin", "task": "generation", "file": file, "method": payload["method"],
         "sampler": "langevin", **sampling, "model": model,
         "parameters": sum(v.numel() for v in payload["state_dict"].values()),
@@ -158,7 +161,12 @@ def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path
         "val_loss": next((e["val_loss"] for e in reversed(log) if "val_loss" in e), None),
         "metrics": _results(results, name, "generation"),
         "sha256": file_sha256(out / file),
+        "split_prior": {"neighbour_tau": prior.get("neighbour_tau"), "neighbour_weight": prior.get("neighbour_weight"),
+                        "structures": 27508, "fitted": "by the training run (fit_prior)"},
     }
+    if config.get("init_from"):
+        _continue_from(entry, previous.get(config["init_from"]), config)
+    return entry
 
 
 def descriptor_entry(name: str, run_dir: Path, file: str, out: Path, results: Path, args) -> dict:
@@ -264,8 +272,9 @@ def main() -> None:
                 entries[-1]["note"] = notes[name]
             continue
         if FAMILIES.get(name) in ("langevin", "descriptor"):
-            build = langevin_entry if FAMILIES[name] == "langevin" else descriptor_entry
-            entries.append(build(name, run_dir, file, out, results, args))
+            entries.append(langevin_entry(name, run_dir, file, out, results, args, previous)
+                           if FAMILIES[name] == "langevin"
+                           else descriptor_entry(name, run_dir, file, out, results, args))
             if name in notes:
                 entries[-1]["note"] = notes[name]
             continue
