@@ -250,7 +250,8 @@ def _reconstruction_options(parser) -> None:
     parser.add_argument("--starts", type=int, default=None,
                         help="random starts screened per trial (the best one kept; default 1)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of fresh trials for the structures whose loss is still above 0.01 (default 1)")
+                        help="rounds of fresh trials for the structures whose loss is still above 0.01 (default: "
+                             "the model's setting, else 1)")
     parser.add_argument("--templates", type=int, default=None,
                         help="trials that start from known structures (train split) of the same stoichiometry and "
                              "atom count with the most similar cell, ranked by descriptor loss (0: none)")
