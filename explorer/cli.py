@@ -615,6 +615,10 @@ def _add_relax(sub) -> None:
     relax.add_argument("--formation", default="references", choices=["references", "eform", "none"],
                        help="formation energy from elemental references relaxed with the same potential "
                             "(default), from the M3GNet Eform model, or none")
+    relax.add_argument("--corrections", default=None, choices=["mp2020", "none"],
+                       help="with --formation references: MP's MaterialsProject2020Compatibility corrections on the "
+                            "formation energies (default: mp2020, as MP's own carry them) or none (the potential's "
+                            "raw energies, e.g. to compare with uncorrected DFT)")
     relax.add_argument("--scheduler", default="none", help=SCHEDULER_HELP + "; one batch (--batch-size) per task")
     relax.add_argument("--device", default="auto",
                        help="auto (CUDA when present, for the batched relaxer), cpu or cuda")
@@ -672,6 +676,8 @@ def _check_relax_args(args) -> None:
         raise ExplorerInputError(f"--threads must be >= 1, got {args.threads}")
     if args.batch_size < 1:
         raise ExplorerInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if getattr(args, "corrections", None) is not None and args.formation != "references":
+        raise ExplorerInputError("--corrections applies to --formation references only")
 
 
 def _output_names(files: list[str]) -> list[str]:
@@ -679,6 +685,16 @@ def _output_names(files: list[str]) -> list[str]:
     stems = [Path(name).name.split(".")[0] or "structure" for name in files]
     return [f"{stem}_relaxed.cif" if stems.count(stem) == 1 else f"{i:03d}_{stem}_relaxed.cif"
             for i, stem in enumerate(stems)]
+
+
+def _relax_references(args, potential):
+    """The elemental references of ``explorer relax --corrections none`` with the loaded ``potential`` (None:
+    the potential's default ones, MP2020-corrected)."""
+    from .relax import ElementalReferences
+
+    if getattr(args, "corrections", None) in (None, "mp2020") or args.formation != "references":
+        return None
+    return ElementalReferences(potential, corrections=args.corrections)
 
 
 def _run_relaxations(items, labels, args, formation: str, steps: int, workers: int = 1) -> list:
@@ -694,7 +710,8 @@ def _run_relaxations(items, labels, args, formation: str, steps: int, workers: i
     try:
         for event in irelax(items, potential=potential, fmax=args.fmax, steps=steps, workers=workers,
                             formation=formation, labels=labels, batch_size=args.batch_size,
-                            device=getattr(args, "device", "cpu")):
+                            device=getattr(args, "device", "cpu"),
+                            references=_relax_references(args, potential)):
             show(event)
             if isinstance(event, RelaxDone):
                 results[event.index] = event.result
@@ -714,13 +731,15 @@ def cmd_relax(args) -> int:
     _check_relax_args(args)
     out = Path(args.out)
     if parse_scheduler(args.scheduler).distributed:
+        from .relax.potentials import shared_potential
         from .structure_io import read_structure
 
         structures = [read_structure(path) for path in args.files]  # unreadable files fail here, in one line
         out.mkdir(parents=True, exist_ok=True)
         results = relax_distributed(structures, args.scheduler, potential=args.potential, fmax=args.fmax,
                                     steps=args.steps, formation=args.formation, labels=list(args.files),
-                                    batch_size=args.batch_size, callback=_progress_bar("relaxing", len(structures)))
+                                    batch_size=args.batch_size, callback=_progress_bar("relaxing", len(structures)),
+                                    references=_relax_references(args, shared_potential(args.potential)))
     else:
         out.mkdir(parents=True, exist_ok=True)
         results = _run_relaxations(args.files, list(args.files), args, args.formation, args.steps, args.workers)

@@ -54,6 +54,16 @@ def test_relax_batch_with_failures(m3gnet, files, tmp_path, capsys):
         assert [row["status"] for row in csv.DictReader(handle)] == ["ok", "failed", "failed"]
 
 
+def test_relax_without_corrections_gives_the_raw_formation_energy(m3gnet, files, tmp_path, capsys):
+    argv = ["relax", str(files / "nacl.cif"), "--out", str(tmp_path / "raw"), "--corrections", "none", "--json"]
+    assert main(argv) == 0
+    (nacl,) = last_json(capsys)["results"]
+    assert nacl["formation_energy_per_atom"] == pytest.approx(-1.82, abs=0.05)  # M3GNet's own, no Cl correction
+    assert main(["relax", str(files / "nacl.cif"), "--out", str(tmp_path / "x"), "--formation", "none",
+                 "--corrections", "none"]) == 2
+    assert "--corrections applies to --formation references only" in capsys.readouterr().err
+
+
 def test_relax_exit_codes(m3gnet, files, tmp_path, capsys):
     out = str(tmp_path / "out")
     assert main(["relax", str(files / "broken.cif"), "--out", out, "--formation", "none"]) == 1  # nothing relaxed
