@@ -5,7 +5,8 @@ Each row is reconstructed from its own EAD block with the shipped settings (6 tr
 8 screened starts, 3 template trials), optionally with ``--swap`` (odd hops exchange two unlike atoms) or more
 ``--rounds``; one JSON line per row (loss, loose and strict match), then a summary line. Usage::
 
-    python benchmarks/reconstruction_rows.py --dataset perov_5 --limit 100 [--swap] > rows.jsonl
+    python benchmarks/reconstruction_rows.py --dataset perov_5 --limit 100 [--swap] [--rounds R] > rows.jsonl
+    python benchmarks/reconstruction_rows.py --dataset carbon_24 --max-atoms 24 --start 32 --limit 96 > rows.jsonl
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="perov_5")
     parser.add_argument("--split", default="val")
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--start", type=int, default=0,
+                        help="skip the first rows (a multiple of 16 keeps the seeds of the full run)")
+    parser.add_argument("--max-atoms", type=int, default=20)
     parser.add_argument("--swap", action="store_true")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
@@ -35,8 +39,8 @@ def main(argv=None) -> int:
 
     csv = data_file(f"{args.dataset}.csv.gz")
     params = EADParams()
-    rows = read_structure_rows(csv, args.split, 20, args.limit)
-    scale, _ = reference_scale(csv, 20, params)
+    rows = read_structure_rows(csv, args.split, args.max_atoms, args.limit)[args.start:]
+    scale, _ = reference_scale(csv, args.max_atoms, params)
     targets = [reduced_cell(r.structure) for r in rows]
     reconstructor = Reconstructor(params, trials=6, hops=4, iterations=150, starts=8, rounds=args.rounds,
                                   swap=args.swap, **with_template_source({"templates": 3}))
@@ -44,17 +48,17 @@ def main(argv=None) -> int:
     for start in range(0, len(targets), 16):  # the batches and seeds of `explorer evaluate reconstruction`
         part = targets[start : start + 16]
         results += reconstructor.run(ead_block(part, params), [[s.specie.Z for s in x] for x in part],
-                                     [x.lattice for x in part], scale, seed=start)
+                                     [x.lattice for x in part], scale, seed=args.start + start)
     matches = match_all([r.structure for r in results], targets, 1)
     for k, (result, target, (strict, loose, _)) in enumerate(zip(results, targets, matches)):
-        print(json.dumps({"row": k, "formula": target.composition.reduced_formula, "loss": round(result.loss, 5),
-                          "loose": bool(loose), "strict": bool(strict)}))
-    failed = [k for k, m in enumerate(matches) if not m[1]]
+        print(json.dumps({"row": args.start + k, "formula": target.composition.reduced_formula,
+                          "loss": round(result.loss, 5), "loose": bool(loose), "strict": bool(strict)}))
+    failed = [args.start + k for k, m in enumerate(matches) if not m[1]]
     print(json.dumps({"dataset": args.dataset, "split": args.split, "n": len(targets),
                       "match_rate": round(sum(m[1] for m in matches) / len(targets), 4),
                       "match_rate_strict": round(sum(m[0] for m in matches) / len(targets), 4),
-                      "failed": failed, "failed_above_solved": sum(results[k].loss > reconstructor.solved
-                                                                   for k in failed),
+                      "failed": failed,
+                      "failed_above_solved": sum(results[k - args.start].loss > reconstructor.solved for k in failed),
                       "command": "python benchmarks/reconstruction_rows.py " + " ".join(
                           argv if argv is not None else sys.argv[1:])}))
     return 0
