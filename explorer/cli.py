@@ -121,7 +121,7 @@ def _train_langevin(args) -> int:
 
     config = TrainConfig(method=METHOD, model={"hidden": args.dim, "blocks": args.depth},
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
-                         threads=args.threads, seed=args.seed)
+                         threads=args.threads, seed=args.seed, init_from=args.init_from)
     train = load_training_units(args.data_dir, splits=("train",))
     val = load_training_units(args.data_dir, splits=("val",))
     print(json.dumps(train_langevin(config, train, val, args.out)))
@@ -134,7 +134,7 @@ def _train_descriptor(args) -> int:
 
     config = TrainConfig(method=METHOD, model={"hidden": args.dim, "blocks": args.depth},
                          batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, max_minutes=args.minutes,
-                         threads=args.threads, seed=args.seed)
+                         threads=args.threads, seed=args.seed, init_from=args.init_from)
     print(json.dumps(train_descriptor(config, args.dataset, args.out, directory=args.data_dir)))
     return 0
 

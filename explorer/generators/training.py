@@ -147,6 +147,35 @@ def index_batches(size: int, batch_size: int):
     return epoch_batches
 
 
+def warm_start(model: torch.nn.Module, source: str, family: str, methods=None, adapt=None) -> None:
+    """Load the weights of ``source`` — a shipped model name or an inference checkpoint path — into ``model``
+    (fp16 cast to float32): a warm start. The checkpoint must be of ``family`` (matrix checkpoints carry none) and,
+    where given, of one of ``methods``, with the same architecture; ``adapt(state, method)`` may reshape its
+    state first. Every mismatch is a one-line :class:`~explorer.errors.ExplorerInputError`."""
+    from ..errors import ExplorerInputError
+    from .registry import available_models, checkpoint_path, model_info
+
+    path = Path(source)
+    if not path.is_file():
+        if source not in available_models():
+            raise ExplorerInputError(f"--init-from {source!r} is neither a checkpoint file nor a shipped model")
+        path = checkpoint_path(model_info(source))
+    payload = read_payload(path)
+    if payload.get("family", "matrix") != family:
+        raise ExplorerInputError(f"--init-from {path.name} is a {payload.get('family', 'matrix')} checkpoint, "
+                                 f"not {family}")
+    if methods is not None and payload["method"] not in methods:
+        raise ExplorerInputError(f"--init-from checkpoint was trained as {payload['method']}, "
+                                 f"not {' or '.join(methods)}")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    if adapt is not None:
+        state = adapt(state, payload["method"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ExplorerInputError(f"--init-from checkpoint has a different architecture: {error}") from None
+
+
 def ema_weights(run_dir: str | Path, half: bool = True) -> tuple[dict, dict]:
     """(checkpoint state, its EMA weights — fp16 when ``half``) of a run directory: what an export ships."""
     state = read_payload(Path(run_dir) / "checkpoint.pt")

@@ -13,7 +13,7 @@ import torch
 
 from ...fileio import atomic_write_text
 from ...schedulers import DDPMScheduler
-from ..training import TrainConfig, ema_weights, fit_summary, train_model
+from ..training import TrainConfig, ema_weights, fit_summary, train_model, warm_start
 from .dataset import dataset_spec, default_layout, load_vectors
 from .model import VectorDenoiser
 from .pipeline import VectorTransform
@@ -49,7 +49,8 @@ def _prepare(dataset: str, out_dir: Path, directory=None):
 
 def train_descriptor(config: TrainConfig, dataset: str, out_dir: str | Path, directory=None,
                      progress: bool = True) -> dict:
-    """Train (or resume) the vector DDPM of ``dataset`` (see :mod:`.dataset`); 5 % of its rows (seeded) are held
+    """Train (or resume) the vector DDPM of ``dataset`` (see :mod:`.dataset`), warm-started from
+    ``config.init_from`` (a descriptor model of the same dataset) when given; 5 % of its rows (seeded) are held
     out for the validation loss."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,8 @@ def train_descriptor(config: TrainConfig, dataset: str, out_dir: str | Path, dir
     val = torch.tensor(x[held])
     torch.manual_seed(config.seed)
     model = VectorDenoiser(layout.size, **config.model)
+    if config.init_from and not (out_dir / "checkpoint.pt").is_file():  # a resumed run loads its own weights
+        warm_start(model, config.init_from, "descriptor")
     scheduler = make_scheduler()
 
     def objective(net, batch):

@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import ExplorerInputError
-from ..payload import read_payload
-from ..training import TrainConfig, ema_weights, fit_summary, index_batches, train_model
+from ..training import TrainConfig, ema_weights, fit_summary, index_batches, train_model, warm_start
 from .dataset import CellSet
 from .network import build_module, crystal_batch, network_config
 
@@ -32,18 +30,6 @@ class DiffusionObjective:
                                       "coords": result["loss_frac_coords"].item()}
 
 
-def _warm_start(module, init_from: str) -> None:
-    path = Path(init_from)
-    if not path.is_file():
-        from ..registry import checkpoint_path, model_info
-
-        path = checkpoint_path(model_info(init_from))
-    payload = read_payload(path)
-    if payload.get("family") != "diffcsp":
-        raise ExplorerInputError(f"{path.name} is not a diffcsp checkpoint")
-    module.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
-
-
 def train_diffcsp(config: TrainConfig, train: CellSet, val: CellSet, out_dir: str | Path,
                   progress: bool = True) -> dict:
     """Train (or resume) the diffusion module of ``config.model`` (see :func:`.network.network_config`)."""
@@ -51,7 +37,7 @@ def train_diffcsp(config: TrainConfig, train: CellSet, val: CellSet, out_dir: st
     torch.manual_seed(config.seed)
     module = build_module(config.model)
     if config.init_from and not (Path(out_dir) / "checkpoint.pt").is_file():
-        _warm_start(module, config.init_from)
+        warm_start(module, config.init_from, "diffcsp")
     objective, val_objective = DiffusionObjective(train), DiffusionObjective(val)
     val_index = np.arange(min(512, len(val)))
 

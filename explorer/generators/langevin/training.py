@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ...fileio import atomic_write_text
-from ..training import TrainConfig, ema_weights, fit_summary, index_batches, train_model
+from ..training import TrainConfig, ema_weights, fit_summary, index_batches, train_model, warm_start
 from .dataset import AsymmetricSet
 from .graph import Crystals
 from .lattice import FAMILIES, LatticeMap, family, fit_element_volumes
@@ -92,13 +92,14 @@ class ScoreObjective:
         loss_x = (((scores - target) ** 2).sum(1) / dof)[moving].mean() if moving.any() else scores.sum() * 0
         loss_l = (((dz - (z - z_noisy)) ** 2 * free).sum(1) / free.sum(1) / sigma_l**2).mean()
         loss = loss_x + loss_l
-        return loss, {"positions": float(loss_x), "lattice": float(loss_l), "edges": len(graph.dst)}
+        return loss, {"positions": loss_x.item(), "lattice": loss_l.item(), "edges": len(graph.dst)}
 
 
 def train_langevin(config: TrainConfig, train: AsymmetricSet, val: AsymmetricSet, out_dir: str | Path,
                    progress: bool = True) -> dict:
-    """Train (or resume) the score network; the run directory gets ``prior.json`` (see :func:`fit_prior`) next
-    to the shared loop's files."""
+    """Train (or resume) the score network, warm-started from ``config.init_from`` (a shipped langevin model or
+    checkpoint) when given; the run directory gets ``prior.json`` (see :func:`fit_prior`) next to the shared
+    loop's files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prior_path = out_dir / "prior.json"
@@ -111,6 +112,8 @@ def train_langevin(config: TrainConfig, train: AsymmetricSet, val: AsymmetricSet
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     model = ScoreNetwork(**config.model)
+    if config.init_from and not (out_dir / "checkpoint.pt").is_file():  # a resumed run loads its own weights
+        warm_start(model, config.init_from, "langevin")
     objective = ScoreObjective(train, prior["volumes"])
     val_objective = ScoreObjective(val, prior["volumes"])
     val_index = np.arange(min(512, len(val)))

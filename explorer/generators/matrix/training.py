@@ -12,8 +12,7 @@ import torch
 
 from ...data import ProcessedSet
 from ...models import build_model, make_conditions
-from ..training import TrainConfig, ema_weights, train_model
-from .checkpoints import read_payload
+from ..training import TrainConfig, ema_weights, train_model, warm_start
 from .objectives import Objective
 
 
@@ -137,26 +136,10 @@ def load_initial_weights(model: torch.nn.Module, source: str, method: str) -> No
     """Warm start ``model`` from a shipped model name or an inference checkpoint path (fp16 weights are cast to
     float32). The checkpoint must have the same architecture and training objective; a ``palette-cfm``
     modification model may also start from a ``cfm-normal`` generation model (see :func:`widen_inputs`)."""
-    from ...errors import ExplorerInputError
-    from ..registry import available_models, checkpoint_path, model_info
+    def adapt(state: dict, trained_as: str) -> dict:
+        return widen_inputs(state, model.state_dict()) if trained_as != method else state
 
-    path = Path(source)
-    if not path.is_file():
-        if source not in available_models():
-            raise ExplorerInputError(f"--init-from {source!r} is neither a checkpoint file nor a shipped model")
-        path = checkpoint_path(model_info(source))
-    payload = read_payload(path)
-    allowed = WARM_START_FROM.get(method, (method,))
-    if payload["method"] not in allowed:
-        raise ExplorerInputError(f"--init-from checkpoint was trained as {payload['method']}, "
-                                 f"not {' or '.join(allowed)}")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-    if payload["method"] != method:
-        state = widen_inputs(state, model.state_dict())
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise ExplorerInputError(f"--init-from checkpoint has a different architecture: {error}") from None
+    warm_start(model, source, "matrix", WARM_START_FROM.get(method, (method,)), adapt)
 
 
 def _initial_model(config: TrainConfig) -> torch.nn.Module:

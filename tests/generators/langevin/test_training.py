@@ -51,6 +51,15 @@ def test_train_resume_export_and_sample(units, tmp_path):
     network, loaded_prior = load_langevin(pretrained / "tiny.pt")
     assert loaded_prior["patterns"] == prior["patterns"]
     assert all(p.dtype == torch.float32 for p in network.parameters())
+    with one_torch_thread():  # a warm start begins from the exported weights (fp16), not from a fresh network
+        warm = train_langevin(_config(max_steps=0, init_from=str(pretrained / "tiny.pt")), train, val,
+                              tmp_path / "warm", progress=False)
+        fresh = train_langevin(_config(max_steps=0, seed=1), train, val, tmp_path / "fresh", progress=False)
+    assert warm["val_loss"] == pytest.approx(resumed["val_loss"], rel=2e-2)
+    assert warm["val_loss"] != pytest.approx(fresh["val_loss"], rel=2e-2)
+    assert json.loads((tmp_path / "warm" / "config.json").read_text())["init_from"].endswith("tiny.pt")
+    with pytest.raises(ExplorerInputError, match="neither a checkpoint file nor a shipped model"):
+        train_langevin(_config(max_steps=0, init_from="no-such-model"), train, val, tmp_path / "x", progress=False)
     entry = {"name": "tiny-langevin", "family": "langevin", "task": "generation", "file": "tiny.pt",
              "method": "langevin", "sampler": "langevin", "default_steps": 4,
              "sampler_options": {"steps_per_level": 2}, "sha256": file_sha256(pretrained / "tiny.pt")}
