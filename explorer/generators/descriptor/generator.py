@@ -123,12 +123,13 @@ class DescriptorGenerator(Generator):
     def sample_structures(self, requests: list[GenerationRequest], steps: int | None = None, seed: int = 0,
                           device: str = "auto", callback=None, batch_size: int = 64, reconstruction=None) -> list:
         """Structures in request order (Niggli-reduced cells), ``batch_size`` requests a batch. ``callback(done,
-        total)`` counts DDPM steps and reconstruction hops; ``reconstruction``: Reconstructor options."""
+        total)`` counts DDPM steps and reconstruction hops (over all rounds); ``reconstruction``: Reconstructor
+        options."""
         for request in requests:
             self.check(request)
         generator = torch.Generator().manual_seed(int(seed))
         reconstructor = self.reconstructor(**(reconstruction or {}))
-        per_batch = self.steps_used(steps) + reconstructor.hops
+        per_batch = self.steps_used(steps) + reconstructor.rounds * reconstructor.hops  # hops over every round
         batches = [list(range(i, min(i + batch_size, len(requests)))) for i in range(0, len(requests), batch_size)]
         total, out = per_batch * len(batches), []
         for b, index in enumerate(batches):
@@ -145,6 +146,8 @@ class DescriptorGenerator(Generator):
             results = reconstructor.run(vectors[:, : self.layout.n_ead], numbers, lattices, self.loaded["scale"],
                                         seed=int(seed) + b, callback=hop)
             out += [r.structure for r in results]
+            if callback is not None:  # rounds left unused (every structure solved) count as done
+                callback(offset + per_batch, total)
         return out
 
 
