@@ -692,7 +692,7 @@ def _relax_references(args, potential):
     the potential's default ones, MP2020-corrected)."""
     from .relax import ElementalReferences
 
-    if getattr(args, "corrections", None) in (None, "mp2020") or args.formation != "references":
+    if args.corrections in (None, "mp2020"):  # _check_relax_args: only with --formation references
         return None
     return ElementalReferences(potential, corrections=args.corrections)
 

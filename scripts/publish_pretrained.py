@@ -10,7 +10,8 @@ epochs and wall time add up and both commands are kept.
 
 Each model name maps to a run directory (``runs/<run>``) and a sampler; metrics are read from
 ``<results>/generation_<name>_<split>.json`` (written by ``benchmarks/evaluate_generation.sh``) when present.
-The default model is the one with the highest validation ``match_rate_loose`` unless ``--default`` is given.
+The default model (no conditions given) is ``--default``, else the current manifest's, else the one with the highest
+validation ``match_rate_loose``; ``default_by_conditions`` is :data:`DEFAULT_BY_CONDITIONS`.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def _continue_from(entry: dict, before: dict | None, config: dict) -> None:
     """Record a warm-started run as the continuation of ``before`` (the manifest entry it started from); a
     model of another task (a generation model under a modification model) is recorded as its initialisation
     only: steps and epochs are not added up."""
-    entry["command"] += f" --init-from {config['init_from']} --lr {config['lr']}"
+    entry["command"] += f" --init-from {config['init_from']}" + ("" if " --lr " in entry["command"]
+                                                                 else f" --lr {config['lr']}")
     if before is None:
         return
     if before["task"] != entry["task"]:
@@ -147,24 +149,24 @@ def langevin_entry(name: str, run_dir: Path, file: str, out: Path, results: Path
         log = [entry for entry in log if entry["step"] <= last["step"]]
     model = payload["model"]
     sampling = json.loads(Path(args.langevin_sampling).read_text()) if args.langevin_sampling else LANGEVIN_SAMPLING
-    prior = payload["prior"]
+    prior, train_size = payload["prior"], 27508  # asymmetric units of the train split
     entry = {
         "name": name, "family": "langevin", "task": "generation", "file": file, "method": payload["method"],
         "sampler": "langevin", **sampling, "model": model,
         "parameters": sum(v.numel() for v in payload["state_dict"].values()),
         "data": "mp_structures + wbm_structures, split == train, <= 20 atoms, as asymmetric units "
-                "(pyxtal, 0.1 A): 27508 structures",
+                f"(pyxtal, 0.1 A): {train_size} structures",
         "command": (f"explorer train generation --family langevin --dim {model['hidden']} --depth {model['blocks']} "
                     f"--batch-size {config['batch_size']} --lr {config['lr']} --minutes {config['max_minutes']} "
                     f"--threads {config['threads']} --out runs/{run_dir.name}"),
-        "steps": last["step"], "epochs": round(last["step"] * config["batch_size"] / 27508, 2),
+        "steps": last["step"], "epochs": round(last["step"] * config["batch_size"] / train_size, 2),
         "wall_time_s": round(max(entry.get("elapsed", 0) for entry in log)),
         "device": f"CPU ({platform.processor() or platform.machine()}), 1 torch thread; {args.device_note}",
         "val_loss": next((e["val_loss"] for e in reversed(log) if "val_loss" in e), None),
         "metrics": _results(results, name, "generation"),
         "sha256": file_sha256(out / file),
         "split_prior": {"neighbour_tau": prior.get("neighbour_tau"), "neighbour_weight": prior.get("neighbour_weight"),
-                        "structures": 27508, "fitted": "by the training run (fit_prior)"},
+                        "structures": train_size, "fitted": "by the training run (fit_prior)"},
     }
     if config.get("init_from"):
         _continue_from(entry, previous.get(config["init_from"]), config)
@@ -255,9 +257,10 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     run_dirs = dict(item.split("=", 1) for item in args.run)
     notes = dict(item.split("=", 1) for item in args.note)
-    previous = {}
+    previous, previous_default = {}, None
     if (out / "manifest.json").is_file():
-        previous = {e["name"]: e for e in json.loads((out / "manifest.json").read_text())["models"]}
+        old = json.loads((out / "manifest.json").read_text())
+        previous, previous_default = {e["name"]: e for e in old["models"]}, old.get("default")
     entries = []
     for name, (run, file, sampler) in MODELS.items():
         if args.only is not None and name not in args.only:
@@ -325,7 +328,10 @@ def main() -> None:
         scored = [e for e in entries if e["task"] == task and "val" in e["metrics"]]
         return max(scored, key=lambda e: e["metrics"]["val"][key])["name"] if scored else fallback
 
-    manifest = {"default": args.default or best("generation", "match_rate_loose", "cfm-uniform"),
+    # the default without conditions: as given, else the current manifest's (a model that needs a space group,
+    # like langevin, cannot be it), else the best on val
+    kept = previous_default if any(e["name"] == previous_default for e in entries) else None
+    manifest = {"default": args.default or kept or best("generation", "match_rate_loose", "cfm-uniform"),
                 "default_by_conditions": [n for n in DEFAULT_BY_CONDITIONS if any(e["name"] == n for e in entries)],
                 "models": entries}
     if any(e["task"] == "modification" for e in entries):
