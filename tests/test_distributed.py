@@ -84,7 +84,7 @@ def test_relax_on_a_local_cluster_matches_the_serial_relaxation(tmp_path, potent
 
     files = []
     for name, structure in (("nacl.cif", rock_salt_nacl()), ("cscl.cif", cesium_chloride())):
-        structure.perturb(0.05, 0.05)
+        structure.perturb(0.05, 0.05, seed=0)
         files.append(str(tmp_path / name))
         structure.to(filename=files[-1])
     common = ["--steps", "20", "--formation", "none", "--batch-size", "1", "--json"]

@@ -58,5 +58,6 @@ def test_with_initial_structure():
     net = UNet1D(channels=8, num_res_blocks=1, channel_mult=(1, 2), attention_resolutions=(2,), with_initial=True)
     species = np.zeros((1, 60), dtype=np.int64)
     species[0, :2] = [11, 17]
-    cond = make_conditions(species, np.array([225]), np.array([0.0]), initial=np.random.rand(1, 64, 3))
+    initial = np.random.default_rng(0).random((1, 64, 3))
+    cond = make_conditions(species, np.array([225]), np.array([0.0]), initial=initial)
     assert net(torch.randn(1, 64, 3), torch.rand(1), cond).shape == (1, 64, 3)

@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).parents[2] / "benchmarks" / "device_throughput.py"
 
 def test_auto_on_a_machine_without_a_gpu_relaxes_on_the_cpu(m3gnet):
     structure = rock_salt_nacl()
-    structure.perturb(0.05)
+    structure.perturb(0.05, seed=0)
     cpu = relax([structure], potential=m3gnet, steps=5, formation="none", batch_size=2, device="cpu")[0]
     auto = relax([structure], potential=m3gnet, steps=5, formation="none", batch_size=2, device="auto")[0]
     assert auto.energy_per_atom == pytest.approx(cpu.energy_per_atom, abs=1e-6)

@@ -28,7 +28,7 @@ def test_pooled_block_is_invariant_to_cell_choice_and_translation():
 
 def test_descriptor_gradient_matches_finite_differences():
     structure = _nacl()
-    structure.perturb(0.1, min_distance=0.05)
+    structure.perturb(0.1, min_distance=0.05, seed=0)
     frac, lattice, numbers, mask = pack([structure])
     params = EADParams(n_centres=4)
     pairs = PairList.build(frac, lattice, mask, params.cutoff + 1.0)
@@ -51,7 +51,7 @@ def test_reconstruction_recovers_rock_salt_and_reports_each_hop():
     primitive = _nacl().get_primitive_structure()
     params = EADParams()
     target = ead_block([primitive], params)
-    scale = entry_scale(ead_block([primitive, primitive.copy().perturb(0.3)], params), params)
+    scale = entry_scale(ead_block([primitive, primitive.copy().perturb(0.3, seed=0)], params), params)
     reports = []
     out = Reconstructor(params, trials=4, hops=2, iterations=200).run(target, [[11, 17]], [primitive.lattice],
                                                                        scale, callback=reports.append)
@@ -68,7 +68,8 @@ def test_rounds_restart_only_the_unsolved_structures_and_keep_the_best():
     params = EADParams()
     structures = [rock_salt, perovskite]
     targets = ead_block(structures, params)
-    scale = entry_scale(ead_block(structures + [s.copy().perturb(0.3) for s in structures], params), params)
+    perturbed = [s.copy().perturb(0.3, seed=i) for i, s in enumerate(structures)]
+    scale = entry_scale(ead_block(structures + perturbed, params), params)
     numbers = [[site.specie.Z for site in s] for s in structures]
     lattices = [s.lattice for s in structures]
     settings = {"trials": 2, "hops": 2, "iterations": 30}
@@ -104,7 +105,9 @@ def test_reconstruction_with_swaps_finds_an_ordered_perovskite():
                         [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
     params = EADParams()
     target = ead_block([ordered], params)
-    scale = entry_scale(ead_block([ordered, ordered.copy().perturb(0.3)], params), params)
-    out = Reconstructor(params, trials=3, hops=4, iterations=100, swap=True).run(
+    # a seeded perturbation (the scale depended on the global random state) and rounds for the unsolved:
+    # with 3 trials and one round, 7 of 24 (scale, seed) pairs missed; with 6 trials and 3 rounds none did
+    scale = entry_scale(ead_block([ordered, ordered.copy().perturb(0.3, seed=0)], params), params)
+    out = Reconstructor(params, trials=6, hops=4, iterations=100, swap=True, rounds=3).run(
         target, [[site.specie.Z for site in ordered]], [ordered.lattice], scale, seed=0)
     assert StructureMatcher().fit(out[0].structure, ordered)

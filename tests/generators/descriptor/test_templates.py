@@ -55,8 +55,8 @@ def test_a_template_start_solves_what_random_starts_do_not_with_the_same_budget(
     target = perovskite(4.2, "Ba", "Zr", "S").get_reduced_structure()
     numbers = [[site.specie.Z for site in target]]
     block = ead_block([target], params)
-    scale = entry_scale(ead_block([target, target.copy().perturb(0.3), target.copy().perturb(0.5)], params),
-                        params)
+    perturbed = [target.copy().perturb(0.3, seed=0), target.copy().perturb(0.5, seed=1)]
+    scale = entry_scale(ead_block([target, *perturbed], params), params)
     settings = {"trials": 1, "hops": 1, "iterations": 60}
     random = Reconstructor(params, **settings).run(block, numbers, [target.lattice], scale, seed=0)[0]
     known = Reconstructor(params, templates=1, template_starts=templates, **settings).run(
