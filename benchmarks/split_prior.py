@@ -15,9 +15,12 @@ finds the row's own:
 (the first split, then three drawn with probability proportional to their likelihood), beside ``top4`` (the
 first four distinct splits; more often the true split, but filling the slots that way did worse in the
 pipeline on val — benchmarks/results/generation_pipeline_langevin_distinct_val_rejected.json). The train
-structures are never of the row's formula (the splits are by reduced formula). Usage::
+structures are never of the row's formula (the splits are by reduced formula). ``--no-prototype-rows`` keeps the
+rows whose group has no prototype of their stoichiometry from another formula (new structure types; matched to
+``explorer evaluate generation --no-prototype-rows`` by reduced formula and group). Usage::
 
     python benchmarks/split_prior.py --split val --limit 400
+    python benchmarks/split_prior.py --split val --limit 2000 --no-prototype-rows --grid 3:30
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=400)
     parser.add_argument("--grid", default="1:3,5:3,10:3,5:10,3:30,2:100,3:100", help="tau:weight,...")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--no-prototype-rows", action="store_true")
     args = parser.parse_args(argv)
 
     from dataclasses import replace
@@ -47,7 +51,11 @@ def main(argv=None) -> int:
     train = load_training_units()
     base = SplitPrior.counted(train)
     rows = load_asymmetric(data_file("mp_structures.csv.gz"))
-    chosen = [i for i in range(len(rows)) if rows.split[i] == args.split and rows.n_atoms[i] <= 20][: args.limit]
+    chosen = [i for i in range(len(rows)) if rows.split[i] == args.split and rows.n_atoms[i] <= 20]
+    if args.no_prototype_rows:
+        new_types = _new_structure_types(args.split)
+        chosen = [i for i in chosen if _formula_and_group(rows.unit(i)) in new_types]
+    chosen = chosen[: args.limit]
     variants = {"prior": replace(base, neighbour_weight=0.0)}
     for item in args.grid.split(","):
         tau, weight = (float(v) for v in item.split(":"))
@@ -76,7 +84,8 @@ def main(argv=None) -> int:
                 weights = np.exp([s.log_prob - options[0].log_prob for s in options])
                 sampled4[name] += 1.0 - (1.0 - weights[keys.index(truth)] / weights.sum()) ** 3
     counted = len(chosen)
-    result = {"split": args.split, "rows": counted, "seconds": round(time.time() - started, 1),
+    result = {"split": args.split, "rows": counted, "no_prototype_rows": args.no_prototype_rows,
+              "seconds": round(time.time() - started, 1),
               "first": {k: round(v / counted, 4) for k, v in first.items()},
               "top4": {k: round(v / counted, 4) for k, v in top4.items()},
               "sampled4": {k: round(v / counted, 4) for k, v in sampled4.items()},
@@ -86,6 +95,27 @@ def main(argv=None) -> int:
         with open(args.out, "w") as handle:
             handle.write(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def _formula_and_group(unit) -> tuple[str, int]:
+    from pymatgen.core import Composition
+
+    from explorer.elements import symbols
+    from explorer.generators.langevin.wyckoff import cell_counts
+
+    counts = cell_counts(unit.spacegroup, unit.numbers, unit.wyckoff)
+    names = symbols()
+    return Composition({names[z - 1]: n for z, n in counts.items()}).reduced_formula, int(unit.spacegroup)
+
+
+def _new_structure_types(split: str) -> set[tuple[str, int]]:
+    """(reduced formula, group) of the rows of ``split`` (≤ 20 atoms) without a prototype of their group."""
+    from explorer.config import data_file
+    from explorer.evaluation import evaluation_conditions, evaluation_requests, rows_without_prototype
+
+    targets, species, groups, energies, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), None, 20, split)
+    requests = evaluation_requests(species, groups, energies)
+    return {(targets[k].composition.reduced_formula, int(groups[k])) for k in rows_without_prototype(requests)}
 
 
 if __name__ == "__main__":
