@@ -23,6 +23,18 @@ COVALENT_FACTOR = 0.6
 ISOLATION_DISTANCE = 5.0  # Å
 
 
+def smact_valid(composition) -> bool:
+    """SMACT charge neutrality and electronegativity screening of a composition (an element alone is valid)."""
+    from smact.screening import smact_validity
+
+    if len(composition.elements) == 1:
+        return True
+    try:
+        return bool(smact_validity(composition.reduced_formula))
+    except Exception:  # SMACT has no data for some elements: not shown to be valid
+        return False
+
+
 def _radii() -> np.ndarray:
     from ase.data import covalent_radii
 
@@ -109,5 +121,5 @@ def isolation_warning(structure, distance: float = ISOLATION_DISTANCE) -> str:
             "not of a solid")
 
 
-__all__ = ["COVALENT_FACTOR", "ISOLATION_DISTANCE", "PairCheck", "closest_pair", "isolated_atoms",
+__all__ = ["COVALENT_FACTOR", "ISOLATION_DISTANCE", "PairCheck", "closest_pair", "isolated_atoms", "smact_valid",
            "isolation_warning"]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import smact_valid
 from .config import cache_dir
 from .data import parse_cif, read_rows, row_energy
 from .errors import ExplorerInputError
@@ -73,18 +74,6 @@ def _featurizers():
 
         _FEATURIZERS = (CrystalNNFingerprint.from_preset("ops"), ElementProperty.from_preset("magpie"))
     return _FEATURIZERS
-
-
-def smact_valid(composition) -> bool:
-    """SMACT charge neutrality and electronegativity screening of a composition (an element alone is valid)."""
-    from smact.screening import smact_validity
-
-    if len(composition.elements) == 1:
-        return True
-    try:
-        return bool(smact_validity(composition.reduced_formula))
-    except Exception:  # SMACT has no data for some elements: not shown to be valid
-        return False
 
 
 def _fingerprint(structure) -> tuple:

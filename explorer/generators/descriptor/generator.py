@@ -120,28 +120,48 @@ class DescriptorGenerator(Generator):
         pipeline = VectorPipeline(loaded["network"].to(device), loaded["transform"], scheduler, device)
         return pipeline(len(requests), known, mask, generator=generator, callback=callback)
 
+    def composition_settings(self, **options) -> dict:
+        """How an unconditional sample's composition is decoded (manifest ``composition``, overridden by
+        ``options``): ``neutral`` and ``element_penalty`` as in :meth:`Layout.decode`; ``resample``: sample the
+        vector again with that composition fixed (inpainting), so the EAD block and lattice fit the cell
+        contents that are reconstructed."""
+        settings = {"neutral": False, "element_penalty": 0.0, "resample": False}
+        return {**settings, **self.info.info.get("composition", {}), **options}
+
     def sample_structures(self, requests: list[GenerationRequest], steps: int | None = None, seed: int = 0,
-                          device: str = "auto", callback=None, batch_size: int = 64, reconstruction=None) -> list:
+                          device: str = "auto", callback=None, batch_size: int = 64, reconstruction=None,
+                          composition=None) -> list:
         """Structures in request order (Niggli-reduced cells), ``batch_size`` requests a batch. ``callback(done,
         total)`` counts DDPM steps and reconstruction hops (over all rounds); ``reconstruction``: Reconstructor
-        options."""
+        options; ``composition``: :meth:`composition_settings` options (requests without a formula)."""
         for request in requests:
             self.check(request)
         generator = torch.Generator().manual_seed(int(seed))
         reconstructor = self.reconstructor(**(reconstruction or {}))
-        per_batch = self.steps_used(steps) + reconstructor.rounds * reconstructor.hops  # hops over every round
+        decoding = self.composition_settings(**(composition or {}))
+        passes = 2 if decoding["resample"] and any(not r.species for r in requests) else 1
+        steps_used = self.steps_used(steps)
+        per_batch = passes * steps_used + reconstructor.rounds * reconstructor.hops  # hops over every round
         batches = [list(range(i, min(i + batch_size, len(requests)))) for i in range(0, len(requests), batch_size)]
         total, out = per_batch * len(batches), []
         for b, index in enumerate(batches):
             offset = b * per_batch
-            progress = None if callback is None else (lambda k, _n, o=offset: callback(o + k, total))
-            vectors = self.vectors([requests[i] for i in index], steps, generator, device, progress)
-            numbers, lattices = [], []
-            for i, vector in zip(index, vectors):
-                zs, parameters = self.layout.decode(vector, max_atoms=self.loaded["max_atoms"])
-                numbers.append(list(requests[i].species) or zs)
-                lattices.append(cell_lattice(parameters))
-            sampled = offset + self.steps_used(steps)
+            batch = [requests[i] for i in index]
+            for p in range(passes):
+                progress = None if callback is None else (
+                    lambda k, _n, o=offset + p * steps_used: callback(o + k, total))
+                vectors = self.vectors(batch, steps, generator, device, progress)
+                numbers, lattices = [], []
+                for request, vector in zip(batch, vectors):
+                    zs, parameters = self.layout.decode(vector, max_atoms=self.loaded["max_atoms"],
+                                                        neutral=decoding["neutral"],
+                                                        element_penalty=decoding["element_penalty"])
+                    numbers.append(list(request.species) or zs)
+                    lattices.append(cell_lattice(parameters))
+                if p + 1 < passes:  # the decoded compositions become the next pass's formula
+                    batch = [r if r.species else GenerationRequest(species=tuple(sorted(zs)))
+                             for r, zs in zip(batch, numbers)]
+            sampled = offset + passes * steps_used
             hop = None if callback is None else (lambda report, o=sampled: callback(o + report.hop, total))
             results = reconstructor.run(vectors[:, : self.layout.n_ead], numbers, lattices, self.loaded["scale"],
                                         seed=int(seed) + b, callback=hop)

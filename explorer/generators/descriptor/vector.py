@@ -76,9 +76,15 @@ class Layout:
         out[len(self.elements) + 1 :] = lattice_parameters
         return out
 
-    def decode(self, vector: np.ndarray, max_atoms: int = 60) -> tuple[list[int], np.ndarray]:
+    def decode(self, vector: np.ndarray, max_atoms: int = 60, neutral: bool = False,
+               element_penalty: float = 0.0) -> tuple[list[int], np.ndarray]:
         """(atomic numbers, lattice parameters) that a (generated) vector describes: the atom count rounded,
-        the composition apportioned to it by largest remainders, the lattice clamped to a valid cell."""
+        the composition apportioned to it by largest remainders, the lattice clamped to a valid cell.
+
+        With ``neutral`` or an ``element_penalty``, the composition is instead the apportionment over the k most
+        abundant elements (k ≤ 6) with the smallest L1 distance to the sampled fractions + ``element_penalty`` ×
+        its number of elements, among the charge-neutral ones (SMACT; an element alone does not count) where
+        ``neutral`` and any is; the sampled block spreads a little weight over many elements."""
         vector = np.asarray(vector, dtype=float)
         if vector.shape != (self.size,):
             raise ExplorerInputError(f"a vector of this model has {self.size} entries, got {vector.shape}")
@@ -86,15 +92,56 @@ class Layout:
         fractions = np.clip(vector[self.composition], 0, None)
         if fractions.sum() <= 0:
             raise ExplorerInputError("the vector's composition block is empty")
-        share = fractions / fractions.sum() * n
-        counts = np.floor(share).astype(int)
-        for k in np.argsort(-(share - counts))[: n - counts.sum()]:
-            counts[k] += 1
+        fractions = fractions / fractions.sum()
+        if neutral or element_penalty:
+            counts = closest_composition(fractions, n, self.elements, neutral, element_penalty)
+        else:
+            counts = apportion(fractions, n)
         numbers = [z for z, c in zip(self.elements, counts) for _ in range(c)]
         lattice = np.array(vector[self.lattice], dtype=float)
         lattice[:3] = np.clip(lattice[:3], MIN_LENGTH, None)
         lattice[3:] = np.clip(lattice[3:], MIN_ANGLE, MAX_ANGLE)
         return numbers, lattice
+
+
+def apportion(fractions: np.ndarray, n: int) -> np.ndarray:
+    """Integer counts summing to ``n`` in proportion to ``fractions`` (largest remainders)."""
+    share = fractions / fractions.sum() * n
+    counts = np.floor(share).astype(int)
+    for k in np.argsort(-(share - counts))[: n - counts.sum()]:
+        counts[k] += 1
+    return counts
+
+
+def is_neutral(counts, elements) -> bool:
+    """SMACT validity of the composition ``counts`` over ``elements`` (atomic numbers)."""
+    from pymatgen.core import Composition, Element
+
+    from ...checks import smact_valid
+
+    return smact_valid(Composition({Element.from_Z(int(z)): int(c) for z, c in zip(elements, counts) if c}))
+
+
+def closest_composition(fractions: np.ndarray, n: int, elements, neutral: bool = True, element_penalty: float = 0.0,
+                        max_elements: int = 6) -> np.ndarray:
+    """Counts (summing to ``n``) minimising L1(counts / n, fractions) + ``element_penalty`` × elements among the
+    apportionments over the k most abundant elements (k ≤ ``max_elements``); with ``neutral`` only the
+    charge-neutral compounds compete (the unconstrained best where none is)."""
+    order = np.argsort(-fractions)
+    scored = []
+    for k in range(1, min(max_elements, n, int((fractions > 0).sum())) + 1):
+        top = np.zeros_like(fractions)
+        top[order[:k]] = fractions[order[:k]]
+        counts = apportion(top, n)
+        if not any(np.array_equal(counts, other) for _, other in scored):
+            cost = float(np.abs(counts / n - fractions).sum()) + element_penalty * np.count_nonzero(counts)
+            scored.append((cost, counts))
+    scored.sort(key=lambda item: item[0])
+    if neutral:
+        for _, counts in scored:
+            if np.count_nonzero(counts) > 1 and is_neutral(counts, elements):
+                return counts
+    return scored[0][1]
 
 
 def reduced_cell(structure):
@@ -138,4 +185,4 @@ def describe(structures, layout: Layout) -> np.ndarray:
     return np.concatenate([block, headers], 1)
 
 
-__all__ = ["Layout", "describe", "ead_block", "pack", "reduced_cell"]
+__all__ = ["Layout", "apportion", "closest_composition", "describe", "is_neutral", "ead_block", "pack", "reduced_cell"]

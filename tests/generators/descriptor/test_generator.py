@@ -39,6 +39,19 @@ def test_unconditional_samples_use_training_elements():
     assert 1 <= len(out[0]) <= 24
 
 
+def test_resampling_fixes_the_decoded_composition_and_counts_both_passes():
+    generator = get_generator("descriptor-perov")
+    seen = []
+    settings = {"neutral": True, "element_penalty": 0.2, "resample": True}
+    out = generator.sample_structures([GenerationRequest()], steps=10, seed=2, reconstruction=QUICK,
+                                      composition=settings, callback=lambda done, total: seen.append((done, total)))
+    rounds = model_info("descriptor-perov").info["reconstruction"].get("rounds", 1)
+    assert seen[-1] == (2 * 10 + rounds * QUICK["hops"],) * 2
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert 2 <= len({site.specie.symbol for site in out[0]}) <= 6
+    assert generator.composition_settings(neutral=False)["neutral"] is False
+
+
 def test_bad_conditions_are_one_line_errors():
     generator = get_generator("descriptor-carbon")
     with pytest.raises(ExplorerInputError, match="does not take a space group"):
