@@ -1,5 +1,6 @@
 """Per-row reconstruction on a dataset's val rows: which structures fail, and is it the optimisation (loss above
-``solved``) or the descriptor (a low loss, yet another structure)? (issue 16; val only)
+``solved``) or the descriptor (a low loss, yet another structure)? (issue 16; val for choices; a run on test
+rows only reports, as for carbon_24's test rows 40-79)
 
 Each row is reconstructed from its own EAD block with the shipped settings (6 trials x 4 hops x 150 iterations,
 8 screened starts, 3 template trials), optionally with ``--swap`` (odd hops exchange two unlike atoms) or more
