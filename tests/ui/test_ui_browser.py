@@ -197,12 +197,11 @@ def test_app_in_headless_chromium(tmp_path, tiny_data_dir):
         time.sleep(0.5)
         browser.click("button", "Relax")
         assert "relaxed 2/2" in status_text(browser, "relaxed 2/2", 300)
-        deadline = time.perf_counter() + 60  # the table may show the relaxed rows a moment after the status line
-        while True:
-            statuses = [text.split(" ")[0] for text in cell_texts(browser, "status")]
-            if "generated" not in statuses[:2] or time.perf_counter() > deadline:
-                break
-            time.sleep(0.25)
+        # the table may show the relaxed rows a moment after the status line
+        browser.wait_for("return window.__deep('.tabulator-row').slice(0, 2).every(r => !((r.querySelector("
+                         "'.tabulator-cell[tabulator-field=\"status\"]') || {}).textContent || '')"
+                         ".startsWith('generated'))", 60)
+        statuses = [text.split(" ")[0] for text in cell_texts(browser, "status")]
         placed = [i for i in (0, 1) if statuses[i] in ("ok", "unconverged")]  # a failed one says why instead
         browser.wait_for(f"return window.__deep('div', '{len(placed)} relaxed').length > 0", 60)
         energies = cell_texts(browser, "relaxed E")  # E_f
