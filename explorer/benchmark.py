@@ -145,7 +145,8 @@ def read_records(path: Path) -> dict[int, RowRecord]:
 def method_fingerprint(name: str) -> str:
     """What a method's records were made with, beyond the run's settings and the records' VERSION: a registered
     model's weights (sha256) and sampling settings (its manifest entry but the bookkeeping), and for ``explorer``
-    those of the default generation model it samples; "" for the other peers (their code is the VERSION)."""
+    those of the default generation model it samples and the pipeline's version (``search.PIPELINE_VERSION``);
+    "" for the other peers (their code is the VERSION)."""
     from .evaluation import DEFAULT_GIVEN
     from .generators import available_models, default_model, model_info
 
@@ -153,6 +154,10 @@ def method_fingerprint(name: str) -> str:
     if model not in available_models("generation"):
         return ""
     kept = {k: v for k, v in model_info(model).info.items() if k not in BOOKKEEPING}
+    if name == "explorer":
+        from .search import PIPELINE_VERSION
+
+        kept["pipeline"] = PIPELINE_VERSION
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 

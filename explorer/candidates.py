@@ -10,6 +10,7 @@ from pymatgen.core import Structure
 
 from .checks import closest_pair
 from .representation import MIN_DISTANCE, detect_spacegroup, min_interatomic_distance, symmetrize
+from .spacegroups import symbol
 
 
 @dataclass
@@ -43,14 +44,18 @@ class Candidate(MSONable):
                 "seed": self.seed, "source": self.source(), "invalid_reason": self.invalid_reason}
 
     def source(self) -> str:
-        """Where a prototype candidate comes from ("CsCl mp-22865", "..., relaxed (M3GNet)" when the pipeline
-        relaxed it); "" for sampled ones."""
+        """Where a prototype candidate comes from ("CsCl mp-22865", "K2PtCl6 mp-23543 distorted from Fm-3m" for
+        a template of a parent group), with ", relaxed (M3GNet)" when the pipeline relaxed it; for a network
+        sample "relaxed (M3GNet)" when the pipeline relaxed it, else ""."""
         extra = self.extra or {}
+        relaxed = "relaxed (M3GNet)" if "energy_per_atom" in extra.get("relaxed", {}) else ""
         prototype = extra.get("prototype")
         if not prototype:
-            return ""
-        relaxed = ", relaxed (M3GNet)" if "energy_per_atom" in extra.get("relaxed", {}) else ""
-        return f"{prototype['source_formula']} {prototype['source_id']}{relaxed}"
+            return relaxed
+        parent = prototype.get("parent_spacegroup")
+        distorted = f" distorted from {symbol(parent)}" if parent else ""
+        return f"{prototype['source_formula']} {prototype['source_id']}{distorted}" + (f", {relaxed}" if relaxed
+                                                                                       else "")
 
 
 def validity(structure: Structure) -> tuple[float, bool, str]:

@@ -222,7 +222,8 @@ def _add_generate(sub) -> None:
                      help="network samples only, as sampled (no prototypes, no replacement; see --snap)")
     gen.add_argument("--no-relax-prototypes", dest="relax_prototypes", action="store_false", default="auto",
                      help="return the prototypes as substituted (default: relaxed with M3GNet when its weights "
-                          "are in the models directory)")
+                          "are in the models directory, and where the group has few known templates the network "
+                          "samples too, ordered by energy)")
 
 
 def _add_modify(sub) -> None:

@@ -77,8 +77,9 @@ def generate(formula: str, spacegroup: int | None = None, energy: float | None =
     number, or 0; ``keep_off_group``: keep network samples without the group (marked) instead of replacing
     them. ``network_only=True``: network samples only, as sampled (``snap=True`` refines each onto the group
     where a spglib tolerance ≤ 0.4 Å allows it). ``relax_prototypes``: relax the prototypes with M3GNet
-    ("auto": when its weights are there; False: as substituted); ``relax_callback(done, total)`` follows that
-    relaxation in FIRE steps and may raise to cancel it.
+    (and, where the group has fewer known templates than prototype slots, the network samples, then ordered
+    by energy; "auto": when its weights are there; False: as substituted, as sampled);
+    ``relax_callback(done, total)`` follows that relaxation in FIRE steps and may raise to cancel it.
 
     A condition the model does not take, or one it needs and is not given, is a one-line
     :class:`~explorer.errors.ExplorerInputError`. ``steps``: sampler steps (None: the model's default, 100).

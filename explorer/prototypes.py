@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 from pymatgen.core import Element, Structure
@@ -32,6 +32,7 @@ from .representation import decode
 
 NOT_GROUND_STATE_PENALTY = 3.0  # added to the chemical distance of a template that is not its formula's ground state
 MAX_SCANNED = 60  # templates looked at (in ranked order) when removing duplicates
+SUBGROUP_SCANNED = 8  # parent-group templates tried (distorting one costs up to a second; val hits were first)
 
 
 @dataclass
@@ -39,7 +40,9 @@ class Prototype:
     """One substituted template: ``structure`` (the requested elements, scaled cell), where it came from
     (``source_id``, ``source_formula``), the element ``substitution`` {template symbol: new symbol},
     ``distance`` (sum of elemental-property distances of the substitution, standardised units),
-    ``ground_state`` (the template is the lowest-energy polymorph of its own formula) and its ``rank``."""
+    ``ground_state`` (the template is the lowest-energy polymorph of its own formula), its ``rank`` and, for a
+    template distorted into a subgroup of its own group (:meth:`PrototypeLibrary.query_subgroup`), that
+    ``parent_spacegroup`` (0: the template has the requested group itself)."""
 
     structure: Structure
     source_id: str
@@ -49,12 +52,16 @@ class Prototype:
     ground_state: bool = False
     rank: int = 0
     same_as_reference: bool = False
+    parent_spacegroup: int = 0
 
     def origin(self) -> dict:
         """JSON-ready: where the structure comes from and how it was made (no structure)."""
-        return {"source_id": self.source_id, "source_formula": self.source_formula,
-                "substitution": self.substitution, "distance": self.distance, "ground_state": self.ground_state,
-                "same_as_reference": self.same_as_reference}
+        origin = {"source_id": self.source_id, "source_formula": self.source_formula,
+                  "substitution": self.substitution, "distance": self.distance, "ground_state": self.ground_state,
+                  "same_as_reference": self.same_as_reference}
+        if self.parent_spacegroup:
+            origin["parent_spacegroup"] = self.parent_spacegroup
+        return origin
 
 
 def stoichiometry_pattern(atomic_numbers) -> tuple[int, ...]:
@@ -147,18 +154,32 @@ class PrototypeLibrary:
         evaluation, where the target is such a polymorph; a user wants them, so it is off by default.
         ``reference``: a structure to compare with (the user's own): prototypes that match it (StructureMatcher
         0.2 / 0.3 / 5°) keep their rank and say so in ``same_as_reference``."""
-        from pymatgen.analysis.structure_matcher import StructureMatcher
-
-        from .representation import STRICT
-
-        z = [int(v) for v in atomic_numbers if int(v) > 0]
-        if not z:
-            raise ExplorerInputError("no atoms to place")
-        if max(z) > N_ELEMENTS:
-            raise ExplorerInputError(f"atomic numbers must be in 1..{N_ELEMENTS}")
-        if volume_per_atom is not None and not (math.isfinite(volume_per_atom) and volume_per_atom > 0):
-            raise ExplorerInputError(f"volume per atom must be a positive number of Å³, got {volume_per_atom}")
+        z = _checked_cell(atomic_numbers, volume_per_atom)
         rows = self.index.get((stoichiometry_pattern(z), int(spacegroup)), [])
+        return self._substituted(self._ranked(rows, z, other_formulas_only), k, volume_per_atom, reference)
+
+    def query_subgroup(self, atomic_numbers, spacegroup: int, k: int = 2, volume_per_atom: float | None = None,
+                       other_formulas_only: bool = False, seed: int = 0) -> list[Prototype]:
+        """Up to ``k`` distinct templates of *parent* groups — space groups of which ``spacegroup`` is a subgroup
+        within :data:`explorer.symmetric.MAX_LAYERS` maximal steps —, substituted as in :meth:`query` and then
+        distorted into ``spacegroup`` (:func:`explorer.symmetric.lower_symmetry`; ``seed`` makes the
+        displacements reproducible): a distorted variant of a known structure type, for a group in which the
+        train split has no template of the stoichiometry. ``parent_spacegroup`` says which group each came
+        from."""
+        from .symmetric import is_subgroup, lower_symmetry
+
+        z = _checked_cell(atomic_numbers, volume_per_atom)
+        pattern, spacegroup = stoichiometry_pattern(z), int(spacegroup)
+        rows = [i for (key, group), members in self.index.items()
+                if key == pattern and group != spacegroup and is_subgroup(spacegroup, group) for i in members]
+        ranked = self._ranked(rows, z, other_formulas_only)[:SUBGROUP_SCANNED]
+        return self._substituted(ranked, k, volume_per_atom, None,
+                                 partial(lower_symmetry, spacegroup=spacegroup, seed=seed))
+
+    def _ranked(self, rows, z, other_formulas_only: bool) -> list:
+        """(rank key, distance, row, substitution) of the template ``rows`` for the target cell ``z``, best
+        first: elemental-property distance, + a penalty for templates that are not their formula's ground
+        state."""
         own_formula = reduced_composition_key(z)
         ranked = []
         for i in rows:
@@ -168,6 +189,16 @@ class PrototypeLibrary:
             ranked.append((distance + (0.0 if self.ground_state[i] else NOT_GROUND_STATE_PENALTY), distance, i,
                            mapping))
         ranked.sort(key=lambda r: (r[0], r[2]))
+        return ranked
+
+    def _substituted(self, ranked, k: int, volume_per_atom, reference, transform=None) -> list[Prototype]:
+        """Up to ``k`` :class:`Prototype` from the ``ranked`` templates: elements substituted, cell scaled,
+        then ``transform(structure)`` (None drops the template), near-duplicates (StructureMatcher 0.2 /
+        0.3 / 5°) kept once; at most :data:`MAX_SCANNED` templates looked at."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        from .representation import STRICT
+
         matcher = StructureMatcher(**STRICT)
         names = symbols()
         kept: list[Prototype] = []
@@ -178,17 +209,34 @@ class PrototypeLibrary:
             structure.replace_species({Element.from_Z(a): Element.from_Z(b) for a, b in mapping.items() if a != b})
             volume = volume_per_atom or default_volume_per_atom(template, mapping)
             structure.scale_lattice(volume * len(structure))
+            if transform is not None:
+                structure = transform(structure)
+                if structure is None:
+                    continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if any(matcher.fit(structure, p.structure) for p in kept):
                     continue
                 same = reference is not None and bool(matcher.fit(structure, reference))
+            parent = int(self.data.spacegroup[i]) if transform is not None else 0
             kept.append(Prototype(structure, str(self.data.ids[i]), formula,
                                   {names[a - 1]: names[b - 1] for a, b in mapping.items()}, round(distance, 4),
-                                  bool(self.ground_state[i]), len(kept), same))
+                                  bool(self.ground_state[i]), len(kept), same, parent))
             if len(kept) >= k:
                 break
         return kept
+
+
+def _checked_cell(atomic_numbers, volume_per_atom) -> list[int]:
+    """The atomic numbers of a cell to substitute into, after the checks every query makes."""
+    z = [int(v) for v in atomic_numbers if int(v) > 0]
+    if not z:
+        raise ExplorerInputError("no atoms to place")
+    if max(z) > N_ELEMENTS:
+        raise ExplorerInputError(f"atomic numbers must be in 1..{N_ELEMENTS}")
+    if volume_per_atom is not None and not (math.isfinite(volume_per_atom) and volume_per_atom > 0):
+        raise ExplorerInputError(f"volume per atom must be a positive number of Å³, got {volume_per_atom}")
+    return z
 
 
 def prototype_slots(n: int, prototypes, share: float = 0.5) -> int:

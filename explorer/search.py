@@ -4,6 +4,11 @@ source, each saying which.
 1. **Known prototypes** of the requested space group with the formula's stoichiometry pattern, its elements
    substituted in (ion exchange, :mod:`explorer.prototypes`; train-split structures), best first — on held-out
    formulas the first one is the real structure far more often than any network sample;
+   where the train split has fewer templates of the requested group than prototype slots, the free slots go to
+   **distorted parent-group prototypes**: templates of a group of which the requested one is a subgroup
+   (≤ 3 maximal steps), substituted and then distorted into the requested group
+   (:meth:`~explorer.prototypes.PrototypeLibrary.query_subgroup`; a tilted perovskite from the cubic one),
+   placed after the network samples;
 2. **network samples** of the generator, each the best of ``draws`` (default: the generator's
    ``pipeline_draws``) by validity and space group, refined onto the requested group (spglib, tolerance ≤ 0.4 Å);
 3. in a slot whose network sample does not have the requested group (or has atoms closer than 0.5 Å): the
@@ -16,6 +21,11 @@ source, each saying which.
    new elements' bond lengths; relaxed, it is the real structure more often (val, first 300 rows ≤ 20 atoms,
    first template: strict 0.847 → 0.873, loose 0.890 → 0.897). A relaxed prototype that fails, or loses the
    group even after refinement, is kept as substituted; ``extra["relaxed"]`` says which.
+5. where retrieval is short (fewer templates of the requested group than prototype slots), the network
+   samples are relaxed in the same run, and they and the distorted parent-group prototypes are **ordered by
+   relaxed energy** (eV/atom, lowest first; unrelaxed ones after them): among network samples of a new
+   structure type the lowest-energy one is the real structure about twice as often as the first one drawn
+   (val, rows without a template of their group; README "Generation pipeline").
 
 ``candidate.model`` is "prototype", the generator's name or "random-symmetric"; ``extra["prototype"]`` says
 where a prototype came from.
@@ -29,6 +39,8 @@ from .prototypes import load_prototype_library, prototype_slots
 from .representation import MIN_DISTANCE
 from .symmetric import random_symmetric
 
+PIPELINE_VERSION = 2  # what the benchmark's `explorer` records were made with; 2: distorted parent-group
+#                       prototypes, network samples relaxed and ordered by energy where retrieval is short
 PROTOTYPE_SHARE = 0.5  # of n, for prototypes="auto" (chosen on val; see README "Generation pipeline")
 RANDOM = "random-symmetric"
 RELAX_STEPS, RELAX_FMAX = 300, 0.05  # the prototypes' relaxation (chosen on val with the benchmark's peer)
@@ -42,13 +54,15 @@ def meets_request(candidate: Candidate) -> bool:
 
 def search(generator, requests: list, n: int, prototypes="auto", steps: int | None = None, seed: int = 0,
            device: str = "auto", draws: int | None = None, callback=None, other_formulas_only: bool = False,
-           keep_off_group: bool = False, share: float = PROTOTYPE_SHARE,
+           keep_off_group: bool = False, share: float = PROTOTYPE_SHARE, subgroups: bool = True,
            relax_prototypes="auto", relax_callback=None) -> list[list[Candidate]]:
     """``n`` candidates per request (see the module docstring), network samples of all requests in one batch.
     ``other_formulas_only``: no prototype of the request's own formula (evaluation: the target is one).
+    ``subgroups``: prototype slots that the requested group's own templates leave free go to templates of
+    parent groups distorted into it (see the module docstring).
     ``relax_prototypes``: "auto" (when the M3GNet weights are in the models directory), True (they must be) or
-    False (returned as substituted). ``callback(done, total)`` follows the sampler steps,
-    ``relax_callback(done, total)`` the prototypes' relaxation (FIRE steps); either may raise to cancel."""
+    False (returned as substituted, and no ordering by energy). ``callback(done, total)`` follows the sampler
+    steps, ``relax_callback(done, total)`` the relaxation (FIRE steps); either may raise to cancel."""
     n = int(n)
     if n < 1:
         raise ExplorerInputError(f"n must be >= 1, got {n}")
@@ -58,23 +72,28 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
         raise ExplorerInputError(f"draws must be >= 1, got {draws}")
     slots = prototype_slots(n, prototypes, share) if any(r.spacegroup for r in requests) else 0
     library = load_prototype_library() if slots else None
-    found = []
+    found, lowered = [], []
     for request in requests:
         if library is None or not request.spacegroup:
             found.append([])
+            lowered.append([])
             continue
         found.append(library.query(request.species, request.spacegroup, k=n,
                                    other_formulas_only=other_formulas_only))
+        free = slots - len(found[-1]) if subgroups else 0
+        lowered.append(library.query_subgroup(request.species, request.spacegroup, k=free, seed=int(seed),
+                                              other_formulas_only=other_formulas_only) if free > 0 else [])
     first = [f[:slots] for f in found]
-    wanted = [n - len(f) for f in first]
+    wanted = [n - len(f) - len(extra) for f, extra in zip(first, lowered)]
     flat = [r for r, count in zip(requests, wanted) for _ in range(count)]
     structures = generator.sample_best(flat, draws, steps=steps, seed=int(seed), device=device,
                                        callback=callback) if flat else []
     steps_used = generator.steps_used(steps)
-    out, position = [], 0
+    out, blocks, position = [], [], 0
     for k, request in enumerate(requests):
         target = request.target
         prototypes_first = [_prototype_candidate(p, request, target) for p in first[k]]
+        distorted = [_prototype_candidate(p, request, target) for p in lowered[k]]
         reserve = found[k][len(first[k]):]
         sampled, replaced, off_group = [], [], []
         for j in range(wanted[k]):
@@ -99,14 +118,24 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
             else:
                 candidate.extra["off_group"] = True
                 off_group.append(candidate)
-        chosen = prototypes_first + sampled + replaced + off_group
+        out.append(prototypes_first + sampled + distorted + replaced + off_group)
+        short = relax and len(first[k]) < slots  # retrieval is short: the rest is ordered by relaxed energy
+        blocks.append(range(len(prototypes_first), len(prototypes_first) + len(sampled) + len(distorted))
+                      if short else range(0))
+    if relax:
+        _relax_candidates([(k, c) for k, chosen in enumerate(out) for i, c in enumerate(chosen)
+                           if c.model == "prototype" or i in blocks[k]], requests, device, relax_callback)
+        for chosen, block in zip(out, blocks):
+            chosen[block.start:block.stop] = sorted(chosen[block.start:block.stop], key=relaxed_energy)
+    for chosen in out:
         for index, candidate in enumerate(chosen):
             candidate.index = index
-        out.append(chosen)
-    if relax:
-        _relax_prototypes([(k, c) for k, chosen in enumerate(out) for c in chosen if c.model == "prototype"],
-                          requests, device, relax_callback)
     return out
+
+
+def relaxed_energy(candidate: Candidate) -> float:
+    """M3GNet energy (eV/atom) of a candidate the pipeline relaxed and kept relaxed; +inf otherwise."""
+    return float((candidate.extra or {}).get("relaxed", {}).get("energy_per_atom", float("inf")))
 
 
 def _relax_wanted(relax_prototypes) -> bool:
@@ -122,10 +151,10 @@ def _relax_wanted(relax_prototypes) -> bool:
     return bool(relax_prototypes)
 
 
-def _relax_prototypes(items: list, requests: list, device: str, callback=None) -> None:
-    """Relax the prototype candidates ``items`` ((request index, candidate)) in one batched M3GNet run and put
-    each relaxed structure, refined onto its requested group, in its candidate — unless the relaxation failed
-    or the group is lost, then the candidate stays as substituted. ``extra["relaxed"]`` records which."""
+def _relax_candidates(items: list, requests: list, device: str, callback=None) -> None:
+    """Relax the candidates ``items`` ((request index, candidate)) in one batched M3GNet run and put each
+    relaxed structure, refined onto its requested group, in its candidate — unless the relaxation failed or
+    the group is lost, then the candidate stays as it was. ``extra["relaxed"]`` records which."""
     from .relax import relax
     from .relax.potentials import shared_potential
     from .relax.results import STATUS_FAILED
@@ -138,10 +167,10 @@ def _relax_prototypes(items: list, requests: list, device: str, callback=None) -
     for (k, candidate), result in zip(items, results):
         info = {"potential": potential.name, "status": result.status, "steps": result.steps}
         if result.status == STATUS_FAILED or result.structure is None:
-            info["kept"] = f"as substituted: {result.error or 'the relaxation failed'}"
+            info["kept"] = f"unrelaxed: {result.error or 'the relaxation failed'}"
         else:
             relaxed = make_candidate(result.structure, requests[k].spacegroup, requests[k].target, snap=True,
-                                     model="prototype")
+                                     model=candidate.model)
             if meets_request(relaxed):
                 info["energy_per_atom"] = round(float(result.energy_per_atom), 5)
                 candidate.structure, candidate.min_distance = relaxed.structure, relaxed.min_distance
@@ -149,7 +178,7 @@ def _relax_prototypes(items: list, requests: list, device: str, callback=None) -
                 candidate.invalid_reason = relaxed.invalid_reason
                 candidate.extra["snapped"] = relaxed.extra["snapped"]
             else:
-                info["kept"] = f"as substituted: relaxed, it has space group {relaxed.spacegroup_detected}"
+                info["kept"] = f"unrelaxed: relaxed, it has space group {relaxed.spacegroup_detected}"
         candidate.extra["relaxed"] = info
 
 
@@ -159,4 +188,5 @@ def _prototype_candidate(prototype, request, target) -> Candidate:
     return candidate
 
 
-__all__ = ["PROTOTYPE_SHARE", "RELAX_FMAX", "RELAX_STEPS", "meets_request", "search"]
+__all__ = ["PIPELINE_VERSION", "PROTOTYPE_SHARE", "RELAX_FMAX", "RELAX_STEPS", "meets_request", "relaxed_energy",
+           "search"]

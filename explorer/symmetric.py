@@ -1,22 +1,42 @@
-"""Random crystals with an exact space group (pyxtal): the formula's atoms put on Wyckoff positions of the group
-that can hold them, at random free coordinates, in a random cell of the group's crystal family.
+"""Crystals with an exact space group (pyxtal).
 
-The baseline of random symmetric search, and what :func:`explorer.generate` returns in a slot where neither a
-known prototype nor a network sample has the requested space group — every such crystal has it by
-construction (spglib, symprec 0.1, checked).
+- :func:`random_symmetric`: the formula's atoms put on Wyckoff positions of the group that can hold them, at
+  random free coordinates, in a random cell of the group's crystal family. The baseline of random symmetric
+  search, and what :func:`explorer.generate` returns in a slot where neither a known prototype nor a network
+  sample has the requested space group.
+- :func:`lower_symmetry`: a crystal of a space group H turned into one of its subgroups G (a path of maximal
+  t- and k-subgroups, pyxtal's tables, at most ``MAX_LAYERS`` steps): every Wyckoff orbit of H split into the
+  orbits of G it becomes, the atoms displaced at random along the freedoms G gives them (and, where G needs
+  another lattice metric — cubic to tetragonal —, the cell strained by a few per cent) — the distorted
+  variants of a parent structure (octahedral tilts of a cubic perovskite, a monoclinic shear of an orthorhombic
+  cell), the way crystallographers relate structure types (Bärnighausen trees).
+
+Every returned crystal has its group by construction, checked with spglib (symprec 0.1).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import itertools
 import warnings
 from collections import Counter
+from functools import lru_cache
 
+import numpy as np
 from pymatgen.core import Structure
 
 from .elements import symbols
 from .representation import detect_spacegroup
+from .spacegroups import symbol
 
 ATTEMPTS = 4
+MAX_LAYERS = 3  # group-subgroup steps from a parent group to the requested one
+DISPLACEMENT = 0.3  # pyxtal's displacement scale along the subgroup's freedoms (chosen on val: 0.15 often too small)
+LATTICE_STRAIN = 0.1  # pyxtal's degree of lattice mutation (and atomic displacement) where the metric must change
+STRAIN_DRAWS = 2  # random strains tried per choice (a small draw may leave the parent's metric)
+LATTICE_POINTS = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}  # per conventional cell (R: hexagonal axes)
+LOWERING_TRIES = 6  # (path, splitter) choices tried per structure
 
 
 def random_symmetric(atomic_numbers, spacegroup: int, seed: int = 0, attempts: int = ATTEMPTS,
@@ -49,4 +69,83 @@ def random_symmetric(atomic_numbers, spacegroup: int, seed: int = 0, attempts: i
     return None
 
 
-__all__ = ["random_symmetric"]
+@lru_cache(maxsize=4096)
+def subgroup_paths(parent: int, child: int, max_layers: int = MAX_LAYERS) -> tuple:
+    """The ways from space group ``parent`` down to its subgroup ``child`` in at most ``max_layers`` maximal
+    steps: a tuple of paths, each a tuple of steps ("t" or "k", the ids of pyxtal's splitters that lead to the
+    next group); () when ``child`` is not such a subgroup (or is ``parent`` itself)."""
+    from pyxtal.symmetry import Group, get_point_group
+
+    parent, child = int(parent), int(child)
+    if parent == child:
+        return ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            found = Group(parent, quick=True).search_subgroup_paths(child, max_layer=int(max_layers))
+        except Exception:  # pyxtal's search fails for some pairs; they are then not related here
+            return ()
+        paths = []
+        for path in found:
+            groups = [int(g) for g in path]
+            steps = []
+            for upper, lower in zip(groups[:-1], groups[1:]):
+                kind = "k" if get_point_group(upper) == get_point_group(lower) else "t"
+                table = Group._get_max_k_subgroup(upper) if kind == "k" else Group._get_max_t_subgroup(upper)
+                steps.append((kind, tuple(i for i, g in enumerate(table["subgroup"]) if int(g) == lower)))
+            if all(ids for _, ids in steps):
+                paths.append(tuple(steps))
+    return tuple(paths)
+
+
+def is_subgroup(child: int, parent: int) -> bool:
+    """Whether ``child`` is a proper subgroup of ``parent`` within :data:`MAX_LAYERS` maximal steps."""
+    return bool(subgroup_paths(int(parent), int(child)))
+
+
+def lower_symmetry(structure: Structure, spacegroup: int, seed: int = 0, displacement: float = DISPLACEMENT,
+                   tries: int = LOWERING_TRIES) -> Structure | None:
+    """``structure`` (space group H, found by pyxtal at 0.05 Å) distorted into its subgroup ``spacegroup``
+    (see the module docstring), as a primitive cell with the same number of atoms; None when ``spacegroup``
+    is not a subgroup of H within :data:`MAX_LAYERS` steps, or no tried distortion keeps the cell size and has
+    the group (spglib, symprec 0.1). The structure itself when it already has the group. ``seed`` makes it
+    reproducible (pyxtal draws from numpy's global generator, whose state is restored afterwards)."""
+    from pyxtal import pyxtal
+
+    spacegroup = int(spacegroup)
+    if detect_spacegroup(structure) == spacegroup:
+        return structure
+    wanted = sorted(site.specie.Z for site in structure)
+    state = np.random.get_state()
+    try:  # pyxtal prints its splitters when one fails: not for the user's terminal
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            crystal = pyxtal()
+            try:
+                crystal.from_seed(structure, tol=0.05)
+            except Exception:  # pyxtal cannot read every cell (e.g. overlapping atoms)
+                return None
+            np.random.seed(int(seed) % (2 ** 32))
+            choices = [(tuple(kind for kind, _ in path), ids) for path in subgroup_paths(crystal.group.number,
+                                                                                         spacegroup)
+                       for ids in itertools.product(*(step_ids for _, step_ids in path))]
+            cell = len(wanted) * LATTICE_POINTS[symbol(spacegroup)[0]]  # atoms in the group's conventional cell
+            for kinds, ids in choices[: int(tries)]:
+                # atoms displaced; where that leaves the parent's lattice metric, the lattice strained too
+                for strain, eps in ((False, displacement),) + ((True, LATTICE_STRAIN),) * STRAIN_DRAWS:
+                    try:
+                        lowered = crystal.subgroup_by_path(list(kinds), list(ids), eps=float(eps), mut_lat=strain)
+                        conventional = None if lowered is None else lowered[0].to_pymatgen()
+                    except Exception:  # a splitter pyxtal cannot apply to this cell
+                        conventional = None
+                    if conventional is None or len(conventional) != cell:
+                        break  # this path gives no cell, or a larger one: another draw will not change that
+                    result = conventional.get_primitive_structure()
+                    if sorted(site.specie.Z for site in result) == wanted and detect_spacegroup(result) == spacegroup:
+                        return result
+    finally:
+        np.random.set_state(state)
+    return None
+
+
+__all__ = ["DISPLACEMENT", "MAX_LAYERS", "is_subgroup", "lower_symmetry", "random_symmetric", "subgroup_paths"]

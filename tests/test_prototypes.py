@@ -81,3 +81,19 @@ def test_library_without_data_files_says_where_it_looked(tmp_path, monkeypatch):
     assert not prototype_library_available()
     with pytest.raises(ExplorerInputError, match="EXPLORER_DATA_DIR"):
         load_prototype_library()
+
+
+def test_a_template_of_a_parent_group_is_distorted_into_the_requested_subgroup(tiny_data_dir):
+    from explorer.representation import LOOSE, detect_spacegroup
+
+    library = load_prototype_library()
+    assert library.query([11, 17], 123) == []  # no template of P4/mmm with the AB pattern
+    found = library.query_subgroup([11, 17], 123, k=2, other_formulas_only=True)
+    assert found and all(detect_spacegroup(p.structure) == 123 for p in found)
+    first = found[0]
+    assert first.parent_spacegroup in (221, 225) and first.origin()["parent_spacegroup"] == first.parent_spacegroup
+    assert first.structure.composition == Composition("NaCl") and len(first.structure) == 2
+    parent = library.query([11, 17], first.parent_spacegroup, k=5, other_formulas_only=True)
+    assert any(StructureMatcher(**LOOSE).fit(first.structure, p.structure) for p in parent)
+    assert "parent_spacegroup" not in parent[0].origin()
+    assert library.query_subgroup([11, 17], 221, other_formulas_only=True) == []  # nothing above Pm-3m here

@@ -1,25 +1,11 @@
 """explorer.generate's default: known prototypes first, network samples, random symmetric crystals in the slots
-whose samples miss the space group (explorer.search, explorer.symmetric)."""
+whose samples miss the space group (explorer.search)."""
 
 import pytest
 
 import explorer
-from explorer.representation import MIN_DISTANCE, detect_spacegroup
+from explorer.representation import MIN_DISTANCE
 from explorer.search import meets_request
-from explorer.symmetric import random_symmetric
-
-
-@pytest.mark.parametrize("numbers, group", [([11, 17], 225), ([73, 74] + [5] * 6, 191), ([26, 26, 8, 8, 8], 12)])
-def test_a_random_symmetric_crystal_has_the_group_and_the_cell_contents(numbers, group):
-    structure = random_symmetric(numbers, group, seed=0)
-    assert structure is not None
-    assert sorted(site.specie.Z for site in structure) == sorted(numbers)
-    assert detect_spacegroup(structure) == group
-    assert random_symmetric(numbers, group, seed=0).matches(structure)  # reproducible
-
-
-def test_no_random_symmetric_crystal_where_the_group_cannot_hold_the_formula():
-    assert random_symmetric([8, 8, 12, 12], 62, seed=0) is None  # Pnma's smallest orbit holds 4 atoms
 
 
 def test_generate_puts_the_prototype_first_and_every_candidate_in_the_group(tiny_data_dir):
@@ -75,6 +61,26 @@ def test_the_prototypes_come_relaxed_in_the_group_and_say_so(tiny_data_dir):
     # the relaxation reports its FIRE steps (one prototype, at most 300 of them) and ends at its total
     dones = [done for done, _ in progress]
     assert dones == sorted(dones) and progress[-1] == (300, 300) and len(progress) >= 2
+
+
+def test_where_the_group_has_no_template_a_distorted_parent_and_relaxed_samples_come_by_energy(tiny_data_dir):
+    from explorer.relax.potentials import m3gnet_available
+    from explorer.search import relaxed_energy
+
+    if not m3gnet_available():
+        pytest.skip("no M3GNet weights in the models directory")
+    candidates = explorer.generate("KCl", 123, -1.5, n=4, model="cfm-uniform", steps=5, seed=0)
+    assert all(meets_request(c) for c in candidates) and [c.index for c in candidates] == [0, 1, 2, 3]
+    distorted = [c for c in candidates if c.model == "prototype"]
+    assert distorted and all(c.extra["prototype"]["parent_spacegroup"] in (221, 225) for c in distorted)
+    assert "distorted from Pm-3m" in distorted[0].source() or "distorted from Fm-3m" in distorted[0].source()
+    ranked = [c for c in candidates if c.model in ("prototype", "cfm-uniform")]
+    assert all("relaxed" in c.extra for c in ranked)  # the network samples were relaxed too
+    energies = [relaxed_energy(c) for c in ranked]
+    assert energies == sorted(energies) and energies[0] < float("inf")
+    plain = explorer.generate("KCl", 123, -1.5, n=4, model="cfm-uniform", steps=5, seed=0, relax_prototypes=False)
+    assert not any("relaxed" in c.extra for c in plain)  # nothing relaxed, drawn order kept
+    assert [c.model for c in plain if c.model != "random-symmetric"][-1] == "prototype"
 
 
 def test_a_raising_relax_callback_stops_the_prototypes_relaxation(tiny_data_dir):

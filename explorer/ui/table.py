@@ -40,13 +40,16 @@ def _number(value):
 
 def candidate_source(candidate: Candidate) -> str:
     """Where a candidate comes from: "prototype CsCl mp-22865" (a known structure, elements substituted; "= the
-    uploaded structure" when it is that one), "random symmetric crystal (pyxtal)" or "network <its name>"."""
-    if candidate.source():
-        same = (candidate.extra or {}).get("prototype", {}).get("same_as_reference")
+    uploaded structure" when it is that one; "distorted from Fm-3m" for one of a parent group), "random
+    symmetric crystal (pyxtal)" or "network <its name>" (", relaxed (M3GNet)" when the pipeline relaxed it)."""
+    extra = candidate.extra or {}
+    if extra.get("prototype"):
+        same = extra["prototype"].get("same_as_reference")
         return f"prototype {candidate.source()}" + (" = the uploaded structure" if same else "")
     if candidate.model == "random-symmetric":
         return "random symmetric crystal (pyxtal)"
-    return f"network {candidate.model}" if candidate.model else "network"
+    relaxed = f", {candidate.source()}" if candidate.source() else ""
+    return (f"network {candidate.model}" if candidate.model else "network") + relaxed
 
 
 def candidate_status(candidate: Candidate) -> str:

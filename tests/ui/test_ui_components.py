@@ -75,6 +75,23 @@ def test_candidate_table_alone():
     assert table.selection == [0, 2]
 
 
+def test_the_source_column_says_where_each_candidate_came_from():
+    from explorer.ui.table import candidate_source
+
+    prototype, distorted, sample = candidates(3)
+    origin = {"source_id": "mp-22865", "source_formula": "CsCl", "substitution": {}, "distance": 0.0,
+              "ground_state": True, "same_as_reference": False}
+    prototype.model, prototype.extra["prototype"] = "prototype", origin
+    distorted.model, distorted.extra["prototype"] = "prototype", {**origin, "parent_spacegroup": 221}
+    distorted.extra["relaxed"] = {"energy_per_atom": -3.1}
+    sample.model, sample.extra["relaxed"] = "langevin", {"energy_per_atom": -3.0}
+    assert candidate_source(prototype) == "prototype CsCl mp-22865"
+    assert candidate_source(distorted) == "prototype CsCl mp-22865 distorted from Pm-3m, relaxed (M3GNet)"
+    assert candidate_source(sample) == "network langevin, relaxed (M3GNet)"
+    sample.extra["relaxed"] = {"kept": "unrelaxed: relaxed, it has space group 221"}
+    assert candidate_source(sample) == "network langevin"
+
+
 @pytest.mark.parametrize("view, mode", [("auto", "binary"), ("energy", "energy")])
 def test_hull_plot_binary(view, mode):
     hull = HullPlot(chemsys="Cl-Na", reference="elements", view=view)

@@ -1,0 +1,53 @@
+"""Crystals with an exact space group: random symmetric ones, and known ones distorted into a subgroup
+(explorer.symmetric)."""
+
+import numpy as np
+import pytest
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Lattice, Structure
+
+from explorer.representation import LOOSE, detect_spacegroup
+from explorer.symmetric import is_subgroup, lower_symmetry, random_symmetric, subgroup_paths
+
+
+@pytest.mark.parametrize("numbers, group", [([11, 17], 225), ([73, 74] + [5] * 6, 191), ([26, 26, 8, 8, 8], 12)])
+def test_a_random_symmetric_crystal_has_the_group_and_the_cell_contents(numbers, group):
+    structure = random_symmetric(numbers, group, seed=0)
+    assert structure is not None
+    assert sorted(site.specie.Z for site in structure) == sorted(numbers)
+    assert detect_spacegroup(structure) == group
+    assert random_symmetric(numbers, group, seed=0).matches(structure)  # reproducible
+
+
+def test_no_random_symmetric_crystal_where_the_group_cannot_hold_the_formula():
+    assert random_symmetric([8, 8, 12, 12], 62, seed=0) is None  # Pnma's smallest orbit holds 4 atoms
+
+
+def test_subgroup_paths_follow_the_group_subgroup_tables():
+    assert is_subgroup(139, 225) and is_subgroup(87, 225)  # Fm-3m > I4/mmm > I4/m
+    assert not is_subgroup(225, 87) and not is_subgroup(194, 221)  # the other way; hexagonal is not under Pm-3m
+    assert subgroup_paths(221, 221) == ()
+    (step,) = subgroup_paths(221, 123)[0]  # Pm-3m > P4/mmm in one step: three choices of the fourfold axis
+    assert step[0] == "t" and len(step[1]) == 3
+
+
+def perovskite() -> Structure:
+    return Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+@pytest.mark.parametrize("group", [99, 123, 47])  # atoms displaced (P4mm); lattice strained (P4/mmm, Pmmm)
+def test_a_cubic_perovskite_distorted_into_a_subgroup_has_it_and_stays_recognisable(group):
+    cubic = perovskite()
+    state = np.random.get_state()
+    lowered = lower_symmetry(cubic, group, seed=1)
+    assert np.all(np.random.get_state()[1] == state[1])  # numpy's global generator left as it was
+    assert lowered is not None and detect_spacegroup(lowered) == group
+    assert sorted(s.specie.Z for s in lowered) == sorted(s.specie.Z for s in cubic)
+    assert StructureMatcher(**LOOSE).fit(lowered, cubic)
+    assert lower_symmetry(cubic, group, seed=1).matches(lowered, scale=False)  # reproducible
+
+
+def test_no_distortion_into_a_group_that_is_not_a_subgroup():
+    assert lower_symmetry(perovskite(), 194) is None
+    assert lower_symmetry(perovskite(), 221) is not None  # already in the group: itself
