@@ -69,22 +69,26 @@ def random_symmetric(atomic_numbers, spacegroup: int, seed: int = 0, attempts: i
     return None
 
 
-@lru_cache(maxsize=4096)
 def subgroup_paths(parent: int, child: int, max_layers: int = MAX_LAYERS) -> tuple:
     """The ways from space group ``parent`` down to its subgroup ``child`` in at most ``max_layers`` maximal
     steps: a tuple of paths, each a tuple of steps ("t" or "k", the ids of pyxtal's splitters that lead to the
-    next group); () when ``child`` is not such a subgroup (or is ``parent`` itself)."""
+    next group); () when ``child`` is not such a subgroup (or is ``parent`` itself, or pyxtal's search fails —
+    a failure is not cached)."""
+    if int(parent) == int(child):
+        return ()
+    try:
+        return _subgroup_paths(int(parent), int(child), int(max_layers))
+    except Exception:  # pyxtal's search fails for some pairs; they are then not related here
+        return ()
+
+
+@lru_cache(maxsize=4096)
+def _subgroup_paths(parent: int, child: int, max_layers: int) -> tuple:
     from pyxtal.symmetry import Group, get_point_group
 
-    parent, child = int(parent), int(child)
-    if parent == child:
-        return ()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            found = Group(parent, quick=True).search_subgroup_paths(child, max_layer=int(max_layers))
-        except Exception:  # pyxtal's search fails for some pairs; they are then not related here
-            return ()
+        found = Group(parent, quick=True).search_subgroup_paths(child, max_layer=max_layers)
         paths = []
         for path in found:
             groups = [int(g) for g in path]
