@@ -191,9 +191,10 @@ class PrototypeLibrary:
         ranked.sort(key=lambda r: (r[0], r[2]))
         return ranked
 
-    def _substituted(self, ranked, k: int, volume_per_atom, reference, transform=None) -> list[Prototype]:
+    def _substituted(self, ranked, k: int, volume_per_atom, reference, lower=None) -> list[Prototype]:
         """Up to ``k`` :class:`Prototype` from the ``ranked`` templates: elements substituted, cell scaled,
-        then ``transform(structure)`` (None drops the template), near-duplicates (StructureMatcher 0.2 /
+        then, with ``lower``, distorted into a subgroup by ``lower(structure)`` (None drops the template; the
+        prototype records its template's group as ``parent_spacegroup``), near-duplicates (StructureMatcher 0.2 /
         0.3 / 5°) kept once; at most :data:`MAX_SCANNED` templates looked at."""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
@@ -209,8 +210,8 @@ class PrototypeLibrary:
             structure.replace_species({Element.from_Z(a): Element.from_Z(b) for a, b in mapping.items() if a != b})
             volume = volume_per_atom or default_volume_per_atom(template, mapping)
             structure.scale_lattice(volume * len(structure))
-            if transform is not None:
-                structure = transform(structure)
+            if lower is not None:
+                structure = lower(structure)
                 if structure is None:
                     continue
             with warnings.catch_warnings():
@@ -218,7 +219,7 @@ class PrototypeLibrary:
                 if any(matcher.fit(structure, p.structure) for p in kept):
                     continue
                 same = reference is not None and bool(matcher.fit(structure, reference))
-            parent = int(self.data.spacegroup[i]) if transform is not None else 0
+            parent = int(self.data.spacegroup[i]) if lower is not None else 0
             kept.append(Prototype(structure, str(self.data.ids[i]), formula,
                                   {names[a - 1]: names[b - 1] for a, b in mapping.items()}, round(distance, 4),
                                   bool(self.ground_state[i]), len(kept), same, parent))
