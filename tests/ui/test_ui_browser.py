@@ -59,13 +59,43 @@ def status_text(browser: Browser, fragment: str, timeout: float = 120) -> str:
                             ".filter(t => t.length < 400)[0]", timeout, 0.25, fragment)
 
 
+@pytest.fixture(scope="module")
+def _module_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(_isolated_cache, _module_cache, monkeypatch):
+    """The app's caches (the default formula's elemental references, relaxed with M3GNet in the background) shared
+    by this module's servers: relaxed once, not beside every test's browsers and generations on 2 cores."""
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(_module_cache))
+
+
+# the page's status and progress lines (leaf texts through the shadow roots): what a failure report needs when
+# the screenshot stays on the CI machine
+STATUS_TEXTS_JS = """
+const out = [];
+const walk = (node) => {
+  if (node.shadowRoot) walk(node.shadowRoot);
+  for (const child of node.children || []) walk(child);
+  const leaf = node.nodeType === 1 && node.children.length === 0 && !['STYLE', 'SCRIPT'].includes(node.tagName);
+  const text = leaf ? node.textContent.trim() : '';
+  if (text && /error|step|candidates|relax|loading|cancel|busy/i.test(text)) out.push(text.slice(0, 200));
+};
+walk(document.body);
+return out.slice(-20);
+"""
+
+
 def report(server: AppServer, browser: Browser | None, screenshot: Path) -> None:
-    """On failure: the server's log and a screenshot (shown by pytest with the captured output)."""
+    """On failure: the server's log, a screenshot (shown by pytest with the captured output) and the page's
+    status lines."""
     print("---- panel serve log ----\n" + server.output())
     if browser is not None:
         try:
             browser.screenshot(screenshot)
             print(f"screenshot: {screenshot}\nbrowser console: {browser.console_errors()}")
+            print(f"page status: {browser.js(STATUS_TEXTS_JS)}")
         except Exception as exc:  # the browser itself may be the problem
             print(f"no screenshot: {exc}")
 
@@ -309,8 +339,9 @@ def test_two_browsers_each_keep_their_own_session(tmp_path, tiny_data_dir):
         time.sleep(0.5)
         for browser in browsers:  # both at once
             browser.click("button", "Generate candidates")
-        first.wait_for("return window.__deep('.tabulator-row').length === 2", 180)
-        second.wait_for("return window.__deep('.tabulator-row').length === 3", 180)
+        # two generations at once on a 2-core runner, each relaxing its samples (M3GNet): minutes, not seconds
+        first.wait_for("return window.__deep('.tabulator-row').length === 2", 300)
+        second.wait_for("return window.__deep('.tabulator-row').length === 3", 300)
         addresses = [b.driver.current_url for b in browsers]
         assert len({a.split("session=")[1] for a in addresses}) == 2
         for browser in browsers:
@@ -327,7 +358,8 @@ def test_two_browsers_each_keep_their_own_session(tmp_path, tiny_data_dir):
         assert table_rows(newcomer) == 0  # a new visitor never opens someone else's work
         assert "session=" in newcomer.driver.current_url and newcomer.driver.current_url not in addresses
     except Exception:
-        report(server, browsers[0] if browsers else None, tmp_path / "failure-two.png")
+        for i, browser in enumerate(browsers or [None]):
+            report(server, browser, tmp_path / f"failure-two-{i}.png")
         raise
     finally:
         for browser in browsers:
