@@ -127,8 +127,10 @@ class GeneratePanel(pn.viewable.Viewer):
             pn.Row(self.model_select, self.sampler_select, sizing_mode="stretch_width"), self.model_info,
             pn.Row(self.steps_input, self.n_input, self.seed_input, self.draws_input),
             pn.pane.HTML("Known prototypes of the space group come first, then network samples; a sample without "
-                         "the space group is replaced (next prototype, else a random symmetric crystal). The "
-                         "<i>source</i> column says which is which.", styles={"font-size": "12px", "color": "#555"},
+                         "the space group is replaced (next prototype, else a random symmetric crystal). Where the "
+                         "group has few prototypes, those of a parent group distorted into it and the samples are "
+                         "relaxed (M3GNet) and come lowest energy first. The <i>source</i> column says which is "
+                         "which.", styles={"font-size": "12px", "color": "#555"},
                          sizing_mode="stretch_width", margin=(0, 10)),
             pn.Row(self.network_box, self.snap_box),
             self.controls, sizing_mode="stretch_width")
@@ -301,7 +303,7 @@ class GeneratePanel(pn.viewable.Viewer):
         self.controls.begin(arguments["steps"] * arguments["draws"], "loading the model…")
         report = self.controls.reporter(lambda done, total, seconds: f"sampler step {done}/{total} · {seconds:.1f} s")
         relaxing = self.controls.reporter(
-            lambda done, total, seconds: f"relaxing the prototypes (M3GNet): FIRE step {done}/{total} · "
+            lambda done, total, seconds: f"relaxing prototypes and samples (M3GNet): FIRE step {done}/{total} · "
                                          f"{seconds:.1f} s")
 
         def finished(candidates, seconds):
@@ -309,7 +311,7 @@ class GeneratePanel(pn.viewable.Viewer):
             valid = sum(c.valid for c in candidates)
             matched = sum(c.spacegroup_detected == c.spacegroup_requested for c in candidates)
             relaxed = sum("energy_per_atom" in c.extra.get("relaxed", {}) for c in candidates)
-            note = f" · {relaxed} prototypes relaxed (M3GNet)" if relaxed else ""
+            note = f" · {relaxed} relaxed by the pipeline (M3GNet)" if relaxed else ""
             return "ok", (f"{len(candidates)} candidates in {seconds:.1f} s · {valid} valid · {matched} in the "
                           f"requested space group{note}")
 
