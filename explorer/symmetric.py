@@ -11,7 +11,9 @@
   variants of a parent structure (octahedral tilts of a cubic perovskite, a monoclinic shear of an orthorhombic
   cell), the way crystallographers relate structure types (Bärnighausen trees).
 
-Every returned crystal has its group by construction, checked with spglib (symprec 0.1).
+Every returned crystal has its group by construction, checked with spglib (symprec 0.1). Both are reproducible
+from their ``seed`` (pyxtal's own lattice mutation draws from an unseeded generator, so the strain is applied
+here instead).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import threading
 import warnings
 from collections import Counter
 from functools import lru_cache
@@ -37,6 +40,7 @@ LATTICE_STRAIN = 0.1  # pyxtal's degree of lattice mutation (and atomic displace
 STRAIN_DRAWS = 2  # random strains tried per choice (a small draw may leave the parent's metric)
 LATTICE_POINTS = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}  # per conventional cell (R: hexagonal axes)
 LOWERING_TRIES = 6  # (path, splitter) choices tried per structure
+_LOWERING = threading.Lock()  # lower_symmetry seeds and restores numpy's global generator (pyxtal draws from it)
 
 
 def random_symmetric(atomic_numbers, spacegroup: int, seed: int = 0, attempts: int = ATTEMPTS,
@@ -113,13 +117,21 @@ def lower_symmetry(structure: Structure, spacegroup: int, seed: int = 0, displac
     (see the module docstring), as a primitive cell with the same number of atoms; None when ``spacegroup``
     is not a subgroup of H within :data:`MAX_LAYERS` steps, or no tried distortion keeps the cell size and has
     the group (spglib, symprec 0.1). The structure itself when it already has the group. ``seed`` makes it
-    reproducible (pyxtal draws from numpy's global generator, whose state is restored afterwards)."""
-    from pyxtal import pyxtal
-
+    reproducible (pyxtal draws from numpy's global generator, whose state is restored afterwards; one lowering
+    at a time per process)."""
     spacegroup = int(spacegroup)
     if detect_spacegroup(structure) == spacegroup:
         return structure
     wanted = sorted(site.specie.Z for site in structure)
+    with _LOWERING:
+        return _lowered(structure, spacegroup, wanted, int(seed), float(displacement), int(tries))
+
+
+def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, displacement: float,
+             tries: int) -> Structure | None:
+    """:func:`lower_symmetry`'s search (under its lock)."""
+    from pyxtal import pyxtal
+
     state = np.random.get_state()
     try:  # pyxtal prints its splitters when one fails: not for the user's terminal
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -129,17 +141,20 @@ def lower_symmetry(structure: Structure, spacegroup: int, seed: int = 0, displac
                 crystal.from_seed(structure, tol=0.05)
             except Exception:  # pyxtal cannot read every cell (e.g. overlapping atoms)
                 return None
-            np.random.seed(int(seed) % (2 ** 32))
+            np.random.seed(seed % (2 ** 32))
+            rng = np.random.default_rng(seed)
             choices = [(tuple(kind for kind, _ in path), ids) for path in subgroup_paths(crystal.group.number,
                                                                                          spacegroup)
                        for ids in itertools.product(*(step_ids for _, step_ids in path))]
             cell = len(wanted) * LATTICE_POINTS[symbol(spacegroup)[0]]  # atoms in the group's conventional cell
-            for kinds, ids in choices[: int(tries)]:
+            for kinds, ids in choices[:tries]:
                 # atoms displaced; where that leaves the parent's lattice metric, the lattice strained too
                 for strain, eps in ((False, displacement),) + ((True, LATTICE_STRAIN),) * STRAIN_DRAWS:
                     try:
-                        lowered = crystal.subgroup_by_path(list(kinds), list(ids), eps=float(eps), mut_lat=strain)
+                        lowered = crystal.subgroup_by_path(list(kinds), list(ids), eps=float(eps))
                         conventional = None if lowered is None else lowered[0].to_pymatgen()
+                        for _ in kinds if conventional is not None and strain else ():  # once a step, as pyxtal
+                            conventional = _strained(conventional, lowered[0].lattice.ltype, rng, float(eps))
                     except Exception:  # a splitter pyxtal cannot apply to this cell
                         conventional = None
                     if conventional is None or len(conventional) != cell:
@@ -150,6 +165,28 @@ def lower_symmetry(structure: Structure, spacegroup: int, seed: int = 0, displac
     finally:
         np.random.set_state(state)
     return None
+
+
+def _strained(structure: Structure, lattice_type: str, rng: np.random.Generator, degree: float) -> Structure:
+    """``structure`` (a conventional cell) with its cell parameters scaled by 1 ± degree/2 at random within what
+    its crystal family leaves free (a = b for tetragonal and hexagonal cells, β alone for monoclinic ones), the
+    fractional coordinates kept: pyxtal's lattice mutation, drawn from ``rng``."""
+    from pymatgen.core import Lattice
+
+    factors = 1 + degree * (rng.random(6) - 0.5)
+    a, b, c, alpha, beta, gamma = structure.lattice.parameters
+    if lattice_type == "cubic":
+        a = b = c = a * factors[0]
+    elif lattice_type in ("hexagonal", "trigonal", "tetragonal"):
+        a, b, c = a * factors[0], a * factors[0], c * factors[2]
+    else:
+        a, b, c = a * factors[0], b * factors[1], c * factors[2]
+        if lattice_type == "monoclinic":
+            beta = beta * factors[4]
+        elif lattice_type == "triclinic":
+            alpha, beta, gamma = alpha * factors[3], beta * factors[4], gamma * factors[5]
+    lattice = Lattice.from_parameters(a, b, c, alpha, beta, gamma)
+    return Structure(lattice, structure.species, structure.frac_coords)
 
 
 __all__ = ["DISPLACEMENT", "MAX_LAYERS", "is_subgroup", "lower_symmetry", "random_symmetric", "subgroup_paths"]
