@@ -153,8 +153,9 @@ def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, dis
                     try:
                         lowered = crystal.subgroup_by_path(list(kinds), list(ids), eps=float(eps))
                         conventional = None if lowered is None else lowered[0].to_pymatgen()
-                        for _ in kinds if conventional is not None and strain else ():  # once a step, as pyxtal
-                            conventional = _strained(conventional, lowered[0].lattice.ltype, rng, float(eps))
+                        if conventional is not None and strain:
+                            for _ in kinds:  # once a group-subgroup step, as pyxtal's own mutation did
+                                conventional = _strained(conventional, lowered[0].lattice.ltype, rng, float(eps))
                     except Exception:  # a splitter pyxtal cannot apply to this cell
                         conventional = None
                     if conventional is None or len(conventional) != cell:
