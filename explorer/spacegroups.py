@@ -50,6 +50,14 @@ def symbol(number: int) -> str:
     return sg_symbol_from_int_number(check_spacegroup(number))
 
 
+_LATTICE_POINTS = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}  # R: hexagonal axes
+
+
+def lattice_points(number: int) -> int:
+    """Lattice points per conventional cell: 1 for P, 2 for A/B/C/I, 3 for R (hexagonal axes), 4 for F."""
+    return _LATTICE_POINTS[symbol(number)[0]]
+
+
 def crystal_system(number: int) -> str:
     n = check_spacegroup(number)
     for upper, name in ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),

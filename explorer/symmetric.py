@@ -31,14 +31,13 @@ from pymatgen.core import Structure
 
 from .elements import symbols
 from .representation import detect_spacegroup
-from .spacegroups import symbol
+from .spacegroups import lattice_points
 
 ATTEMPTS = 4
 MAX_LAYERS = 3  # group-subgroup steps from a parent group to the requested one
 DISPLACEMENT = 0.3  # pyxtal's displacement scale along the subgroup's freedoms (chosen on val: 0.15 often too small)
 LATTICE_STRAIN = 0.1  # pyxtal's degree of lattice mutation (and atomic displacement) where the metric must change
 STRAIN_DRAWS = 2  # random strains tried per choice (a small draw may leave the parent's metric)
-LATTICE_POINTS = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}  # per conventional cell (R: hexagonal axes)
 LOWERING_TRIES = 6  # (path, splitter) choices tried per structure
 _LOWERING = threading.Lock()  # lower_symmetry seeds and restores numpy's global generator (pyxtal draws from it)
 
@@ -146,7 +145,7 @@ def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, dis
             choices = [(tuple(kind for kind, _ in path), ids) for path in subgroup_paths(crystal.group.number,
                                                                                          spacegroup)
                        for ids in itertools.product(*(step_ids for _, step_ids in path))]
-            cell = len(wanted) * LATTICE_POINTS[symbol(spacegroup)[0]]  # atoms in the group's conventional cell
+            cell = len(wanted) * lattice_points(spacegroup)  # atoms in the group's conventional cell
             for kinds, ids in choices[:tries]:
                 # atoms displaced; where that leaves the parent's lattice metric, the lattice strained too
                 for strain, eps in ((False, displacement),) + ((True, LATTICE_STRAIN),) * STRAIN_DRAWS:

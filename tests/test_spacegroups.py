@@ -8,6 +8,7 @@ from explorer.spacegroups import (
     check_spacegroup,
     compatible_spacegroups,
     crystal_system,
+    lattice_points,
     operations,
     sites_compatible,
     symbol,
@@ -62,6 +63,12 @@ def test_symbol_and_crystal_system():
         "tetragonal", "trigonal", "trigonal", "hexagonal", "hexagonal", "cubic", "cubic"]
     with pytest.raises(ExplorerInputError):
         crystal_system(231)
+
+
+def test_lattice_points():
+    assert [lattice_points(g) for g in (1, 12, 38, 44, 166, 225, 229)] == [1, 2, 2, 2, 3, 4, 2]
+    with pytest.raises(ExplorerInputError):
+        lattice_points(0)
 
 
 # ------------------------------------------------------------------------- Wyckoff positions (screening)

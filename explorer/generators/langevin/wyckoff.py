@@ -20,7 +20,7 @@ from functools import cache
 import numpy as np
 
 from ...errors import ExplorerInputError
-from ...spacegroups import check_spacegroup
+from ...spacegroups import check_spacegroup, lattice_points
 
 SYMPREC = 0.1  # Å, as the space-group column of the data and the checks of every candidate
 MAX_SPLITS = 400  # site splits ranked per request (the most likely first)
@@ -83,13 +83,6 @@ def cell_counts(spacegroup: int, numbers, wyckoff) -> dict[int, int]:
     for z, w in zip(numbers, wyckoff):
         out[int(z)] = out.get(int(z), 0) + table[int(w)].multiplicity
     return out
-
-
-@cache
-def centring(spacegroup: int) -> int:
-    """Lattice points per conventional cell (1 for P, 2 for C/I/A, 3 for R in hexagonal axes, 4 for F)."""
-    general = positions(spacegroup)[0]
-    return int(sum(np.allclose(r, np.eye(3)) for r in general.rotations))
 
 
 @dataclass
@@ -180,7 +173,7 @@ def conventional_counts(species, spacegroup: int) -> dict[int, int]:
     numbers of a primitive cell)."""
     counts: dict[int, int] = {}
     for z in species:
-        counts[int(z)] = counts.get(int(z), 0) + centring(spacegroup)
+        counts[int(z)] = counts.get(int(z), 0) + lattice_points(spacegroup)
     return counts
 
 
@@ -389,7 +382,7 @@ def site_splits(species, spacegroup: int, prior: SplitPrior | None = None, sites
         out.append(SiteSplit(spacegroup, numbers, wyckoff, score))
     if not out:
         names = symbols()
-        formula = "".join(f"{names[z - 1]}{n // centring(spacegroup)}" for z, n in counts)
+        formula = "".join(f"{names[z - 1]}{n // lattice_points(spacegroup)}" for z, n in counts)
         extra = "" if not sites else " with " + ", ".join(f"{names[z - 1]}:{k}" for z, k in sites.items()) + \
             " inequivalent sites"
         raise ExplorerInputError(f"no Wyckoff positions of space group {spacegroup} hold {formula}{extra}")

@@ -11,12 +11,12 @@ from explorer.generators.langevin.wyckoff import (
     SplitPrior,
     _element_options,
     asymmetric_unit,
-    centring,
     positions,
     site_splits,
     split_pattern,
 )
 from explorer.prototypes import best_substitution
+from explorer.spacegroups import lattice_points
 
 
 def rutile() -> Structure:
@@ -41,8 +41,10 @@ def test_positions_map_generic_points_onto_their_orbits(spacegroup):
             assert np.abs(d - np.rint(d)).max(-1).min() < 1e-8
 
 
-def test_centring():
-    assert [centring(g) for g in (1, 12, 44, 166, 225, 229)] == [1, 2, 2, 3, 4, 2]
+def test_lattice_points_are_the_pure_translations_of_the_general_position():
+    for group in range(1, 231):
+        general = positions(group)[0]
+        assert lattice_points(group) == sum(np.allclose(r, np.eye(3)) for r in general.rotations), group
 
 
 @pytest.mark.parametrize("structure", [rock_salt_nacl(), diamond_si(), rutile()], ids=["NaCl", "Si", "TiO2"])
