@@ -29,8 +29,9 @@ Methods (rows of the table):
 The per-row results are kept as JSON lines (one file per method, under ``<out>/benchmark-<task>-<split>-<key>/``,
 the key fixing the file, split, size limit, budget, seed and relaxation settings), a chunk of rows at a time, so
 a stopped run resumes where it stopped and a larger ``limit`` only adds rows. **dng** (de novo generation): the
-coverage metrics of :mod:`explorer.coverage` for every model that samples without conditions, and the sanity row
-``train-structures`` (training rows against the reference split).
+coverage metrics of :mod:`explorer.coverage` for every model that samples without conditions (its samples saved
+a chunk at a time, so a stopped run resumes too), and the sanity row ``train-structures`` (training rows against
+the reference split).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .errors import ExplorerInputError
@@ -50,6 +52,7 @@ PEERS = ("explorer", "pyxtal-random", "pyxtal-random-relaxed", "ion-exchange", "
          "test-structures")
 DNG_SANITY = "train-structures"
 CHUNK = 16  # rows per saved chunk (and per sampling batch of a model)
+DNG_CHUNK = 16  # unconditional samples per saved chunk of the dng task
 VERSION = 2  # of the records: 2 = the explorer pipeline relaxes its prototypes (search.py)
 BOOKKEEPING = ("metrics", "note", "device", "sampling_note", "command", "data", "peer")  # not in a fingerprint
 TABLE_FIELDS = ("model", "task", "k", "n", "rows_with_candidates", "match_rate", "match_rate_loose",
@@ -161,16 +164,21 @@ def method_fingerprint(name: str) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def method_records(folder: Path, name: str) -> dict[int, RowRecord]:
-    """The saved records of ``name`` when they were made with what it is now (:func:`method_fingerprint`,
-    kept in ``<name>.made-with``); records of another model or sampler are set aside as ``<name>.jsonl.stale``
-    and the method starts over. Records from before fingerprints (no file) are taken as current."""
-    path, made_with = folder / f"{name}.jsonl", folder / f"{name}.made-with"
+def current_records(folder: Path, name: str, suffix: str = ".jsonl") -> Path:
+    """``<folder>/<name><suffix>``, the saved records of method ``name``, set aside as ``…<suffix>.stale`` when
+    they were made with something else than what it is now (:func:`method_fingerprint`, kept in
+    ``<name>.made-with``), so the method starts over. Records from before fingerprints (no file) are current."""
+    path, made_with = folder / f"{name}{suffix}", folder / f"{name}.made-with"
     now = method_fingerprint(name)
     if made_with.is_file() and made_with.read_text().strip() != now and path.is_file():
-        path.replace(path.with_suffix(".jsonl.stale"))
+        path.replace(path.with_name(path.name + ".stale"))
     atomic_write_text(made_with, now + "\n")
-    return read_records(path)
+    return path
+
+
+def method_records(folder: Path, name: str) -> dict[int, RowRecord]:
+    """The current saved records of ``name`` (see :func:`current_records`)."""
+    return read_records(current_records(folder, name))
 
 
 def _score(structures, targets, spacegroups, workers: int | None) -> list[list]:
@@ -463,8 +471,17 @@ def run_dng(csv, out: str | Path, split: str | None = "test", max_atoms: int | N
             struct_cutoff: float | None = None, comp_cutoff: float | None = None, workers: int | None = None,
             callback=None) -> list[dict]:
     """Coverage of ``n`` samples of every unconditional model (and ``n`` training structures) against the first
-    ``limit`` rows of ``split``; one result file per row in the record directory, so a stopped run resumes."""
-    from .coverage import COMP_CUTOFF, STRUCT_CUTOFF, evaluate_coverage
+    ``limit`` rows of ``split``. A model's samples are made :data:`DNG_CHUNK` at a time and saved as they come
+    (:func:`dng_samples`), so a stopped run resumes at its last chunk; ``callback(name, done, total)`` after
+    each chunk (the sanity row: one)."""
+    from .coverage import (
+        COMP_CUTOFF,
+        STRUCT_CUTOFF,
+        coverage_metrics,
+        evaluate_coverage,
+        fingerprints,
+        reference_fingerprints,
+    )
 
     names = dng_methods(csv, models)
     struct_cutoff = STRUCT_CUTOFF if struct_cutoff is None else struct_cutoff
@@ -474,24 +491,65 @@ def run_dng(csv, out: str | Path, split: str | None = "test", max_atoms: int | N
     folder = Path(out) / f"benchmark-dng-{split or 'all'}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     table = []
-    for done, name in enumerate(names, 1):
-        path = folder / f"{name}.json"
-        if path.is_file():
+    for name in names:
+        if name == DNG_SANITY:
+            path = folder / f"{name}.json"
+            if not path.is_file():
+                atomic_write_text(path, json.dumps(evaluate_coverage(
+                    csv, None, n=n, split=split, max_atoms=max_atoms, limit=limit, seed=seed, workers=workers,
+                    struct_cutoff=struct_cutoff, comp_cutoff=comp_cutoff, training_structures=True)))
             metrics = json.loads(path.read_text())
+            if callback is not None:
+                callback(name, 1, 1)
         else:
-            sanity = name == DNG_SANITY
-            metrics = evaluate_coverage(csv, None if sanity else name, n=n, split=split, max_atoms=max_atoms,
-                                        limit=limit, seed=seed, device=device, workers=workers,
-                                        struct_cutoff=struct_cutoff, comp_cutoff=comp_cutoff,
-                                        training_structures=sanity, unconditional=not sanity)
-            atomic_write_text(path, json.dumps(metrics))
+            generated, seconds = dng_samples(name, n, folder, seed, device,
+                                             None if callback is None else partial(callback, name))
+            metrics = {**coverage_metrics(fingerprints(generated, workers),
+                                          reference_fingerprints(csv, split, max_atoms, limit, workers),
+                                          struct_cutoff, comp_cutoff), "sampling_seconds": seconds}
         table.append({"model": name, "task": "dng", "k": None, "n": metrics["n_generated"],
                       **{m: metrics.get(m) for m in ("validity", "cov_r", "cov_p", "fd_crystalnn", "emd_density",
                                                      "emd_elements")},
                       "seconds_per_structure": round(metrics["sampling_seconds"] / max(1, n), 4)})
-        if callback is not None:
-            callback(name, done, len(names))
     return table
+
+
+def dng_samples(name: str, n: int, folder: Path, seed: int = 0, device: str = "auto", callback=None,
+                **options) -> tuple[list, float]:
+    """``n`` unconditional samples of model ``name`` and the seconds they took: made :data:`DNG_CHUNK` at a time
+    (chunk ``c`` from the random stream ``seed + c``) and kept in ``<folder>/<name>.samples.jsonl`` (one chunk a
+    line: its index, seconds and structures as CIF), so a stopped run resumes where it stopped; samples of
+    another version of the model are set aside (:func:`current_records`). ``callback(done, total)`` after each
+    chunk; ``options`` go to the model's ``sample_structures`` (the benchmark passes none: its defaults)."""
+    from .generators import GenerationRequest, get_generator
+    from .structure_io import parse_cif, structure_text
+
+    path = current_records(folder, name, ".samples.jsonl")
+    chunks = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                chunk = json.loads(line)
+                chunks[int(chunk["chunk"])] = chunk
+            except (ValueError, TypeError, KeyError):
+                continue  # a line cut short by a stop
+    total = math.ceil(n / DNG_CHUNK)
+    generator = None
+    for c in range(total):
+        size = min(DNG_CHUNK, n - c * DNG_CHUNK)
+        if c not in chunks or len(chunks[c]["structures"]) != size:
+            generator = generator or get_generator(name, task="generation")
+            started = time.time()
+            made = generator.sample_structures([GenerationRequest() for _ in range(size)], seed=seed + c,
+                                               device=device, **options)
+            chunks[c] = {"chunk": c, "seconds": round(time.time() - started, 2),
+                         "structures": [structure_text(s, "cif") for s in made]}
+            with open(path, "a") as handle:
+                handle.write(json.dumps(chunks[c]) + "\n")
+        if callback is not None:
+            callback(c + 1, total)
+    structures = [parse_cif(text) for c in range(total) for text in chunks[c]["structures"]]
+    return structures, round(sum(chunks[c]["seconds"] for c in range(total)), 1)
 
 
 # ------------------------------------------------------------------------------------------------ outputs

@@ -144,3 +144,24 @@ def test_records_of_another_model_or_sampler_are_set_aside(tmp_path, monkeypatch
     monkeypatch.setattr("explorer.search.PIPELINE_VERSION", -1)  # another pipeline: other records
     assert method_fingerprint("explorer") not in ("", pipeline)
     assert method_fingerprint("ion-exchange") == ""
+
+
+def test_dng_samples_are_saved_per_chunk_and_a_stopped_run_resumes(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmark, "DNG_CHUNK", 2)
+    quick = {"steps": 10, "reconstruction": {"trials": 2, "hops": 1, "iterations": 20, "rounds": 1}}
+    seen = []
+    made, seconds = benchmark.dng_samples("descriptor-perov", 3, tmp_path, callback=lambda *a: seen.append(a), **quick)
+    assert len(made) == 3 and seconds > 0 and seen == [(1, 2), (2, 2)]
+    path = tmp_path / "descriptor-perov.samples.jsonl"
+    first, second = path.read_text().splitlines()
+    assert [len(json.loads(line)["structures"]) for line in (first, second)] == [2, 1]
+
+    path.write_text(first + "\n" + second[:40])  # stopped while writing the second chunk
+    again, _ = benchmark.dng_samples("descriptor-perov", 3, tmp_path, **quick)
+    assert [s.composition for s in again] == [s.composition for s in made]  # chunk 0 read back, chunk 1 made again
+    assert again[2].lattice.abc == pytest.approx(made[2].lattice.abc, abs=1e-4)
+
+    (tmp_path / "descriptor-perov.made-with").write_text("another model\n")  # re-published: set aside, made anew
+    benchmark.dng_samples("descriptor-perov", 2, tmp_path, **quick)
+    assert (tmp_path / "descriptor-perov.samples.jsonl.stale").is_file()
+    assert len(path.read_text().splitlines()) == 1
