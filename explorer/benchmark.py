@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 
 from .errors import ExplorerInputError
-from .fileio import atomic_write_text, file_sha256
+from .fileio import append_lines, atomic_write_text, file_sha256
 
 TASKS = ("csp", "dng")
 PEERS = ("explorer", "pyxtal-random", "pyxtal-random-relaxed", "ion-exchange", "ion-exchange-relaxed",
@@ -401,8 +401,7 @@ def run_csp(settings: CspSettings, out: str | Path, limit: int | None = None, mo
                 record = RowRecord(index[j], mine, p.first, p.best, round(p.seconds, 4), p.missing)  # as saved
                 records[name][index[j]] = record
                 lines.append(record.to_json())
-            with open(folder / f"{name}.jsonl", "a") as handle:
-                handle.write("\n".join(lines) + "\n")
+            append_lines(folder / f"{name}.jsonl", lines)
             if callback is not None:
                 callback(name, c + 1, len(chunks))
     ks = sorted({1, settings.k})
@@ -544,8 +543,7 @@ def dng_samples(name: str, n: int, folder: Path, seed: int = 0, device: str = "a
                                                device=device, **options)
             chunks[c] = {"chunk": c, "seconds": round(time.time() - started, 2),
                          "structures": [structure_text(s, "cif") for s in made]}
-            with open(path, "a") as handle:
-                handle.write(json.dumps(chunks[c]) + "\n")
+            append_lines(path, [json.dumps(chunks[c])])
         if callback is not None:
             callback(c + 1, total)
     structures = [parse_cif(text) for c in range(total) for text in chunks[c]["structures"]]

@@ -36,6 +36,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def append_lines(path: str | os.PathLike, lines: list[str]) -> Path:
+    """Append ``lines`` (each ending in a newline) to ``path``, a JSON-lines record that a stopped run may have
+    left with its last line cut short: that line is ended first, so it stays one unreadable line instead of
+    swallowing the first appended one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        ended = handle.tell() == 0
+        if not ended:
+            handle.seek(-1, os.SEEK_END)
+            ended = handle.read(1) == b"\n"
+        handle.write(("" if ended else "\n").encode() + "".join(line + "\n" for line in lines).encode("utf-8"))
+    return path
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 digest of a file's content (read in blocks, not all at once)."""
     with open(path, "rb") as handle:
