@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 
 from .errors import ExplorerInputError
-from .fileio import append_lines, atomic_write_text, file_sha256
+from .fileio import append_lines, atomic_write_text, file_sha256, read_json_lines
 
 TASKS = ("csp", "dng")
 PEERS = ("explorer", "pyxtal-random", "pyxtal-random-relaxed", "ion-exchange", "ion-exchange-relaxed",
@@ -134,12 +134,10 @@ class RowRecord:
 def read_records(path: Path) -> dict[int, RowRecord]:
     """{row: record} of a method's JSON-lines file (a line cut short by a stop is ignored)."""
     out = {}
-    if not path.is_file():
-        return out
-    for line in path.read_text().splitlines():
+    for line in read_json_lines(path):
         try:
-            record = RowRecord(**json.loads(line))
-        except (ValueError, TypeError):
+            record = RowRecord(**line)
+        except TypeError:
             continue
         out[record.row] = record
     return out
@@ -525,13 +523,11 @@ def dng_samples(name: str, n: int, folder: Path, seed: int = 0, device: str = "a
 
     path = current_records(folder, name, ".samples.jsonl")
     chunks = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                chunk = json.loads(line)
-                chunks[int(chunk["chunk"])] = chunk
-            except (ValueError, TypeError, KeyError):
-                continue  # a line cut short by a stop
+    for chunk in read_json_lines(path):  # without the line a stop cut short
+        try:
+            chunks[int(chunk["chunk"])] = chunk
+        except (ValueError, TypeError, KeyError):
+            continue
     total = math.ceil(n / DNG_CHUNK)
     generator = None
     for c in range(total):

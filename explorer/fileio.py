@@ -37,7 +37,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def append_lines(path: str | os.PathLike, lines: list[str]) -> Path:
-    """Append ``lines`` (each ending in a newline) to ``path``, a JSON-lines record that a stopped run may have
+    """Append ``lines``, one line each, to ``path``, a JSON-lines record that a stopped run may have
     left with its last line cut short: that line is ended first, so it stays one unreadable line instead of
     swallowing the first appended one."""
     path = Path(path)
@@ -50,6 +50,22 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> Path:
             ended = handle.read(1) == b"\n"
         handle.write(("" if ended else "\n").encode() + "".join(line + "\n" for line in lines).encode("utf-8"))
     return path
+
+
+def read_json_lines(path: str | os.PathLike) -> list:
+    """The readable lines of a JSON-lines record written by :func:`append_lines`, parsed (a line cut short by a
+    stop is left out); [] when there is no file."""
+    import json
+
+    path = Path(path)
+    out = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -10,6 +10,7 @@ from explorer import benchmark
 from explorer.benchmark import CspSettings, RowRecord, csp_table, markdown_table, run_csp
 from explorer.cli import main
 from explorer.errors import ExplorerInputError
+from explorer.fileio import read_json_lines
 
 HIT, NEAR, MISS = [True, True, 0.01, True, True], [False, True, 0.2, True, True], [False, False, None, True, False]
 
@@ -160,13 +161,7 @@ def test_dng_samples_are_saved_per_chunk_and_a_stopped_run_resumes(tmp_path, mon
     again, _ = benchmark.dng_samples("descriptor-perov", 3, tmp_path, **quick)
     assert [s.composition for s in again] == [s.composition for s in made]  # chunk 0 read back, chunk 1 made again
     assert again[2].lattice.abc == pytest.approx(made[2].lattice.abc, abs=1e-4)
-    readable = []
-    for line in path.read_text().splitlines():
-        try:
-            readable.append(json.loads(line)["chunk"])
-        except ValueError:
-            pass
-    assert readable == [0, 1]  # the new chunk 1 did not run into the cut line: a third run makes nothing
+    assert [chunk["chunk"] for chunk in read_json_lines(path)] == [0, 1]  # chunk 1 kept apart from the cut line
 
     (tmp_path / "descriptor-perov.made-with").write_text("another model\n")  # re-published: set aside, made anew
     benchmark.dng_samples("descriptor-perov", 2, tmp_path, **quick)

@@ -1,6 +1,6 @@
 import json
 
-from explorer.fileio import append_lines, atomic_write_text, file_sha256
+from explorer.fileio import append_lines, atomic_write_text, file_sha256, read_json_lines
 
 
 def test_atomic_write_text_replaces_the_whole_file(tmp_path):
@@ -21,3 +21,5 @@ def test_append_lines_ends_a_line_cut_short_before_appending(tmp_path):
     append_lines(path, [json.dumps({"row": 2})])
     lines = path.read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[-1]) == {"row": 2}  # the cut line stays alone, unreadable
+    assert [r["row"] for r in read_json_lines(path)] == [0, 1, 2]
+    assert read_json_lines(tmp_path / "none.jsonl") == []
