@@ -9,6 +9,7 @@ and concurrent writers never write into each other's file.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -55,8 +56,6 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> Path:
 def read_json_lines(path: str | os.PathLike) -> list:
     """The readable lines of a JSON-lines record written by :func:`append_lines`, parsed (a line cut short by a
     stop is left out); [] when there is no file."""
-    import json
-
     path = Path(path)
     out = []
     if path.is_file():
