@@ -12,6 +12,7 @@ registry (:mod:`explorer.generators.registry`) builds its generators from ``pret
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -83,6 +84,18 @@ class Generator(ABC):
 
     def __init__(self, info):
         self.info = info
+        self._built: dict[str, Any] = {}
+        self._build_lock = threading.RLock()
+
+    def _once(self, key: str, build):
+        """``build()`` the first time ``key`` is asked for, then that same object, loaded once for every thread:
+        the app's sessions share one generator (:func:`~explorer.generators.registry.get_generator`) and may
+        sample at the same time. Only immutable parts (weights, priors) belong here; whatever a call changes
+        (a sampler's timesteps) is made per call."""
+        with self._build_lock:
+            if key not in self._built:
+                self._built[key] = build()
+            return self._built[key]
 
     @property
     def name(self) -> str:

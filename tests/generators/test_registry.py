@@ -111,3 +111,36 @@ def test_checkpoint_path_checks_the_manifest_hash(tmp_path):
 def test_lookup_errors(tmp_path):
     with pytest.raises(ExplorerInputError, match="manifest"):
         read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["cfm-normal", "langevin"])
+def test_two_sessions_sample_one_shared_generator_at_once(name):
+    """The app's sessions share one generator per model (get_generator is cached) and may sample at the same
+    time, in threads, with different step counts: each call gets exactly what it gets alone (a sampler's
+    timesteps used to live on the shared pipeline, and the second call's replaced the first's mid-loop)."""
+    import threading
+
+    generator = get_generator(name)
+    requests = {"cfm-normal": [GenerationRequest(species=(12, 12, 8, 8), spacegroup=225, energy=-3.0)],
+                "langevin": [GenerationRequest(species=(12, 8), spacegroup=225)]}[name]
+    calls = [(steps, seed) for steps, seed in ((4, 0), (30, 1), (10, 2), (30, 3))]
+    alone = [generator.sample_structures(requests * 2, steps=steps, seed=seed) for steps, seed in calls]
+    barrier, together, errors = threading.Barrier(len(calls)), {}, []
+
+    def run(i, steps, seed):
+        barrier.wait()
+        try:
+            together[i] = generator.sample_structures(requests * 2, steps=steps, seed=seed)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i, *call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for i, structures in enumerate(alone):
+        for a, b in zip(structures, together[i]):
+            assert a.lattice.abc == pytest.approx(b.lattice.abc, abs=1e-6)
+            assert a.frac_coords == pytest.approx(b.frac_coords, abs=1e-6)

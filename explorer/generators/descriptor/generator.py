@@ -61,13 +61,10 @@ class DescriptorGenerator(Generator):
     def __init__(self, info, directory: Path):
         super().__init__(info)
         self.directory = Path(directory)
-        self._loaded = None
 
     @property
     def loaded(self) -> dict:
-        if self._loaded is None:
-            self._loaded = load_descriptor(checkpoint_path(self.info, self.directory))
-        return self._loaded
+        return self._once("loaded", lambda: load_descriptor(checkpoint_path(self.info, self.directory)))
 
     @property
     def layout(self) -> Layout:

@@ -40,13 +40,10 @@ class DiffCSPGenerator(Generator):
     def __init__(self, info, directory: Path):
         super().__init__(info)
         self.directory = Path(directory)
-        self._loaded = None
 
     @property
     def loaded(self):
-        if self._loaded is None:
-            self._loaded = load_diffcsp(checkpoint_path(self.info, self.directory))
-        return self._loaded
+        return self._once("loaded", lambda: load_diffcsp(checkpoint_path(self.info, self.directory)))
 
     @property
     def default_steps(self) -> int:

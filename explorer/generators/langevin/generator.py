@@ -66,15 +66,10 @@ class LangevinGenerator(Generator):
     def __init__(self, info, directory: Path):
         super().__init__(info)
         self.directory = Path(directory)
-        self._loaded = None
-        self._split_prior = None
-        self._pipelines: dict[str, LangevinPipeline] = {}
 
     @property
     def loaded(self) -> tuple[ScoreNetwork, dict]:
-        if self._loaded is None:
-            self._loaded = load_langevin(checkpoint_path(self.info, self.directory))
-        return self._loaded
+        return self._once("loaded", lambda: load_langevin(checkpoint_path(self.info, self.directory)))
 
     @property
     def sampler_options(self) -> dict:
@@ -86,20 +81,19 @@ class LangevinGenerator(Generator):
         return int(self.info.info.get("default_steps", 200))
 
     def pipeline(self, device="auto") -> LangevinPipeline:
+        """A pipeline of its own for one call (the network is shared; the scheduler, which holds the call's noise
+        ladder, is not, so that two sessions can sample at once)."""
         device = resolve_device(device)
-        if str(device) not in self._pipelines:
-            network, prior = self.loaded
-            options = self.sampler_options
-            scheduler = LangevinScheduler(options["gamma_positions"], options["gamma_lattice"],
-                                          options["temperature_lattice"])
-            self._pipelines[str(device)] = LangevinPipeline(network.to(device), prior, scheduler, device)
-        return self._pipelines[str(device)]
+        network, prior = self.loaded
+        options = self.sampler_options
+        scheduler = LangevinScheduler(options["gamma_positions"], options["gamma_lattice"],
+                                      options["temperature_lattice"])
+        return LangevinPipeline(network.to(device), prior, scheduler, device)
 
     def splits(self, request: GenerationRequest) -> list[SiteSplit]:
         """The site splits of the request, most likely first (one-line error when none fits)."""
-        if self._split_prior is None:
-            self._split_prior = SplitPrior.from_json(self.loaded[1])
-        return site_splits(request.species, request.spacegroup, self._split_prior,
+        prior = self._once("split_prior", lambda: SplitPrior.from_json(self.loaded[1]))
+        return site_splits(request.species, request.spacegroup, prior,
                            sites=_site_counts(request.wyckoff))
 
     def check(self, request: GenerationRequest, sites: bool = True) -> None:

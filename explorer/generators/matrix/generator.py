@@ -30,25 +30,23 @@ class _MatrixModel(Generator):
             raise ExplorerInputError(f"model {info.name!r}: method {info.method!r} is not a matrix {self.task} "
                                      f"method ({', '.join(self.methods)})")
         self.directory = Path(directory)
-        self._network = None
-        self._pipelines: dict[str, object] = {}
 
     @property
     def network(self) -> torch.nn.Module:
         """The denoiser, loaded (sha256-checked) on first use."""
-        if self._network is None:
-            network, method = load_checkpoint(checkpoint_path(self.info, self.directory))
-            if method != self.info.method:
-                raise ExplorerInputError(f"checkpoint {self.info.file} was trained as {method}, manifest says "
-                                         f"{self.info.method}")
-            self._network = network
-        return self._network
+        return self._once("network", self._load_network)
+
+    def _load_network(self) -> torch.nn.Module:
+        network, method = load_checkpoint(checkpoint_path(self.info, self.directory))
+        if method != self.info.method:
+            raise ExplorerInputError(f"checkpoint {self.info.file} was trained as {method}, manifest says "
+                                     f"{self.info.method}")
+        return network
 
     def pipeline(self, device="auto"):
-        device = resolve_device(device)
-        if str(device) not in self._pipelines:
-            self._pipelines[str(device)] = self._make_pipeline(device)
-        return self._pipelines[str(device)]
+        """A pipeline of its own for one call (the network is shared; the scheduler, which holds the call's
+        timesteps, is not, so that two sessions can sample at once)."""
+        return self._make_pipeline(resolve_device(device))
 
     def _make_pipeline(self, device):
         raise NotImplementedError
