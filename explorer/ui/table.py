@@ -86,8 +86,19 @@ def candidate_row(position: int, candidate: Candidate) -> dict:
     }
 
 
+# One dtype per column whatever the rows hold (no rows, none relaxed yet, a modified candidate without a target):
+# Panel derives the table's column configuration from the dtypes, and a changed configuration rebuilds the table
+# in the browser, which drops a data update that arrives during the rebuild (a relaxation's results, one after
+# the other, left rows showing "generated").
+DTYPES = {"#": "int64", "target E": "float64", "relaxed E": "float64", "E above hull": "float64",
+          "min dist": "float64", "valid": "bool", **{c: "object" for c in ("formula", "SG requested", "SG detected",
+                                                                         "novel", "source", "status")}}
+
+
 def candidates_frame(candidates) -> pd.DataFrame:
-    return pd.DataFrame([candidate_row(i, c) for i, c in enumerate(candidates)], columns=COLUMNS)
+    """The table's rows, with the same dtype per column always (not relaxed: NaN, shown as "—")."""
+    frame = pd.DataFrame([candidate_row(i, c) for i, c in enumerate(candidates)], columns=COLUMNS)
+    return frame.astype(DTYPES)
 
 
 class CandidateTable(pn.viewable.Viewer):
@@ -142,7 +153,9 @@ class CandidateTable(pn.viewable.Viewer):
     def _refresh(self) -> None:
         self._syncing = True
         try:
-            self._table.value = candidates_frame(self.candidates)
+            frame = candidates_frame(self.candidates)
+            if not frame.equals(self._table.value):  # no redraw when nothing changed
+                self._table.value = frame
             keep = [i for i in self.selection if i < len(self.candidates)]
             self._table.selection = keep
         finally:

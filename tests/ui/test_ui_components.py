@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pymatgen.core import Structure
 
@@ -66,13 +67,29 @@ def test_candidate_table_alone():
     frame = table.table.value
     assert list(frame["#"]) == [0, 1, 2]
     assert frame.loc[0, "SG requested"] == "225 Fm-3m" and frame.loc[0, "SG detected"] == "225 Fm-3m"
-    assert bool(frame.loc[0, "valid"]) is True and frame.loc[0, "relaxed E"] is None
+    assert bool(frame.loc[0, "valid"]) is True and pd.isna(frame.loc[0, "relaxed E"])
     table.table.selection = [0, 2]
     assert table.selection == [0, 2]
     table.candidates[1].extra.update(formation_energy=-0.41, e_above_hull=0.02, relax_status="ok")
     table.refresh()
     assert table.table.value.loc[1, "relaxed E"] == pytest.approx(-0.41)
     assert table.selection == [0, 2]
+
+
+def test_the_table_configuration_does_not_change_with_its_rows():
+    """Panel derives the columns' configuration from the frame's dtypes, and a new configuration rebuilds the
+    table in the browser, dropping a data update that comes meanwhile (rows stayed "generated" after a
+    relaxation). No rows, generated, one relaxed, a modified one without a target: one configuration."""
+    table = CandidateTable()
+    model = table.table.get_root()
+    first = dict(model.configuration)
+    rows = candidates(3)
+    table.candidates = rows
+    rows[1].extra.update(formation_energy=-0.41, e_above_hull=0.02, relax_status="ok", novel=True)
+    rows[2].extra.update(kind="modified")
+    table.refresh()
+    assert table.table.value.loc[1, "relaxed E"] == pytest.approx(-0.41) and table.table.value.loc[1, "novel"]
+    assert dict(model.configuration) == first
 
 
 def test_the_source_column_says_where_each_candidate_came_from():
