@@ -4,9 +4,11 @@ rows only reports, as for carbon_24's test rows 40-79)
 
 Each row is reconstructed from its own EAD block with the shipped settings (6 trials x 4 hops x 150 iterations,
 8 screened starts, 3 template trials), optionally with ``--swap`` (odd hops exchange two unlike atoms) or more
-``--rounds``; one JSON line per row (loss, loose and strict match), then a summary line. Usage::
+``--rounds``, or ``--permute N`` (those hops try every arrangement of the elements of a cell that has at
+most N); one JSON line per row (loss, loose and strict match), then a summary line. Usage::
 
-    python benchmarks/reconstruction_rows.py --dataset perov_5 --limit 100 [--swap] [--rounds R] > rows.jsonl
+    python benchmarks/reconstruction_rows.py --dataset perov_5 --limit 100 [--swap] [--rounds R] [--permute N] \
+        > rows.jsonl
     python benchmarks/reconstruction_rows.py --dataset carbon_24 --max-atoms 24 --start 32 --limit 96 > rows.jsonl
 """
 
@@ -27,6 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-atoms", type=int, default=20)
     parser.add_argument("--swap", action="store_true")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--permute", type=int, default=0)
     args = parser.parse_args(argv)
 
     from explorer.config import data_file
@@ -44,7 +47,7 @@ def main(argv=None) -> int:
     scale, _ = reference_scale(csv, args.max_atoms, params)
     targets = [reduced_cell(r.structure) for r in rows]
     reconstructor = Reconstructor(params, trials=6, hops=4, iterations=150, starts=8, rounds=args.rounds,
-                                  swap=args.swap, **with_template_source({"templates": 3}))
+                                  swap=args.swap, permute=args.permute, **with_template_source({"templates": 3}))
     results = []
     for start in range(0, len(targets), 16):  # the batches and seeds of `explorer evaluate reconstruction`
         part = targets[start : start + 16]

@@ -259,6 +259,10 @@ def _reconstruction_options(parser) -> None:
     parser.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
                         help="every odd hop exchanges two atoms of different elements instead of the random step "
                              "(default: the model's setting)")
+    parser.add_argument("--permute", type=int, default=None,
+                        help="on those hops, a cell with at most this many distinct arrangements of its elements "
+                             "over its positions tries them all and takes the best (0: off; default: the model's "
+                             "setting)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -275,6 +279,10 @@ def _reconstruction_settings(args) -> dict:
         settings["templates"] = args.templates
     if args.swap is not None:
         settings["swap"] = args.swap
+    if args.permute is not None:
+        if args.permute < 0:
+            raise ExplorerInputError("--permute must be >= 0")
+        settings["permute"] = args.permute
     return settings
 
 

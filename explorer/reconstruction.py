@@ -131,7 +131,8 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
                                                      "lr": reconstructor.lr, "rounds": reconstructor.rounds,
                                                      "solved": reconstructor.solved,
                                                      "templates": reconstructor.templates,
-                                                     "swap": reconstructor.swap}, "seed": seed}
+                                                     "swap": reconstructor.swap,
+                                                     "permute": reconstructor.permute}, "seed": seed}
 
 
 __all__ = ["evaluate_reconstruction", "read_vector", "reconstruct", "reference_scale"]

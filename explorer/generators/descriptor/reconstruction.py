@@ -12,7 +12,10 @@ structures whose best loss is still above ``solved`` after a round get a new rou
 (the compute goes to the hard ones; each keeps its best result over all rounds). With ``swap``, every odd hop
 exchanges the positions of two atoms of different elements instead of the random step (a trial with one
 element takes the step): the orderings of mixed sites — which anion sits on which face of a perovskite —
-are separate basins that small steps do not connect.
+are separate basins that small steps do not connect. With ``permute`` (a count), a trial of a cell whose elements
+can be arranged over its positions in at most that many distinct ways tries them all on those hops instead and
+takes the arrangement of lowest loss as placed (a random swap when the one it has is already the best): a
+perovskite that converged with its two cations exchanged is one arrangement away from the answer.
 
 :meth:`Reconstructor.irun` is a generator that yields a :class:`HopReport` after every hop (progress, cancel);
 :meth:`Reconstructor.run` runs it to the end.
@@ -21,6 +24,7 @@ are separate basins that small steps do not connect.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +80,40 @@ def _swap_unlike(cart: torch.Tensor, z: torch.Tensor, rng: np.random.Generator) 
     return cart, swapped
 
 
+def arrangement_count(numbers) -> int:
+    """How many distinct arrangements of these atoms' elements over as many positions there are (the
+    multinomial n! / (n_1! n_2! ...))."""
+    count = math.factorial(len(numbers))
+    for repeats in Counter(int(z) for z in numbers).values():
+        count //= math.factorial(repeats)
+    return count
+
+
+def arrangements(numbers) -> np.ndarray:
+    """(A, n) slot orders, one per distinct arrangement of the elements of ``numbers`` over n positions, the
+    current one (the identity) first: in row ``r``, the atom in slot ``i`` moves to position ``r[i]``."""
+    numbers = [int(z) for z in numbers]
+    left = Counter(numbers)
+    elements = sorted(left)
+    orders = []
+
+    def extend(at_position: list) -> None:  # the element at each position, filled left to right
+        if len(at_position) == len(numbers):
+            queues = {z: [k for k, e in enumerate(at_position) if e == z] for z in elements}
+            orders.append([queues[z].pop(0) for z in numbers])
+            return
+        for z in elements:
+            if left[z]:
+                left[z] -= 1
+                extend(at_position + [z])
+                left[z] += 1
+
+    extend([])
+    identity = list(range(len(numbers)))
+    orders.remove(identity)
+    return np.array([identity] + orders, dtype=np.int64)
+
+
 def _spread_start(n: int, lattice: np.ndarray, min_distance: float, rng: np.random.Generator) -> np.ndarray:
     """Fractional positions of ``n`` atoms drawn one by one uniformly, each redrawn (up to 50 times) while it is
     closer than ``min_distance`` to an earlier one (minimum image)."""
@@ -100,7 +138,7 @@ class Reconstructor:
                  lr: float = 0.05, step: float = 1.0, refresh: int = 10, tolerance: float = 1e-4,
                  spread: float = 0.7, starts: int = 1, screen: int = 60, threads: int | None = None,
                  rounds: int = 1, solved: float = 0.01, templates: int = 0, template_starts=None,
-                 swap: bool = False):
+                 swap: bool = False, permute: int = 0):
         if min(trials, hops, iterations, rounds) < 1:
             raise ExplorerInputError("trials, hops, iterations and rounds must be >= 1")
         self.params = params or EADParams()
@@ -111,6 +149,9 @@ class Reconstructor:
         self.starts, self.screen = max(1, int(starts)), int(screen)
         self.rounds, self.solved = int(rounds), float(solved)
         self.swap = bool(swap)
+        if int(permute) < 0:
+            raise ExplorerInputError(f"permute must be >= 0 (0: off), got {permute}")
+        self.permute = int(permute)
         if templates and template_starts is None:
             raise ExplorerInputError("starts from known structures (templates > 0) need a template source")
         if not 0 <= int(templates) <= self.trials:
@@ -275,13 +316,19 @@ class Reconstructor:
             self._template_trials(best, numbers, matrices, weights, mask, targets, weights_per_entry, templates)
         best_loss = torch.full((count * trials,), float("inf"), dtype=DTYPE)
         active = torch.arange(count * trials)
+        orders = [torch.from_numpy(arrangements(zs)) if 1 < arrangement_count(zs) <= self.permute else None
+                  for zs in numbers]
         for hop in range(self.hops):
             if len(active):
                 cart = best[active].clone()
                 if hop > 0:
                     swapped = torch.zeros(len(cart), dtype=torch.bool)
+                    if self.permute and hop % 2 == 1:  # the best arrangement of the elements, where it is new
+                        cart, swapped = self._rearrange(cart, active, orders, lattice, inverse, weights, mask,
+                                                        target, scale)
                     if self.swap and hop % 2 == 1:  # odd hops exchange two unlike atoms where there are any
-                        cart, swapped = _swap_unlike(cart, z[active], rng)
+                        rest = torch.nonzero(~swapped).flatten()
+                        cart[rest], swapped[rest] = _swap_unlike(cart[rest], z[active[rest]], rng)
                     kick = torch.empty_like(cart).uniform_(-self.step, self.step)
                     cart = cart + kick * (mask[active] & ~swapped[:, None])[..., None]
                 moved, loss = self._optimise(cart, lattice[active], inverse[active], weights[active], mask[active],
@@ -300,6 +347,39 @@ class Reconstructor:
             frac = (best[c * trials + t, : len(zs)] @ inverse[c * trials + t]).double().numpy() % 1.0
             out.append((frac, float(losses[c, t])))
         return out
+
+    def _rearrange(self, cart, active, orders, lattice, inverse, weights, mask, target, scale, batch: int = 4096):
+        """Each trial (rows of ``cart``, trials ``active``) whose structure has ``orders`` takes the arrangement of
+        its elements over its current positions with the lowest loss as placed, where that is not the one it
+        has; returns the positions and which trials were rearranged."""
+        cart, changed = cart.clone(), torch.zeros(len(cart), dtype=torch.bool)
+        owners, rows = [], []
+        for t, g in enumerate(active.tolist()):
+            order = orders[g // self.trials]
+            if order is not None:
+                placed = cart[t].expand(len(order), -1, -1).clone()
+                placed[:, : order.shape[1]] = cart[t, order]
+                owners += [t] * len(order)
+                rows.append(placed)
+        if not rows:
+            return cart, changed
+        placed, owners = torch.cat(rows), torch.tensor(owners)
+        trial = active[owners]
+        loss = torch.empty(len(placed), dtype=DTYPE)
+        with torch.no_grad():
+            for start in range(0, len(placed), batch):
+                part = slice(start, start + batch)
+                frac = torch.einsum("cnk,ckl->cnl", placed[part], inverse[trial[part]]) % 1.0
+                pairs = PairList.build(frac, lattice[trial[part]], mask[trial[part]], self.params.cutoff)
+                loss[part] = self._loss(placed[part], inverse[trial[part]], lattice[trial[part]],
+                                        weights[trial[part]], mask[trial[part]], target[trial[part]],
+                                        scale[trial[part]], pairs)
+        for t in torch.unique(owners).tolist():
+            mine = torch.nonzero(owners == t).flatten()
+            pick = mine[int(loss[mine].argmin())]
+            if pick != mine[0]:  # the first of each trial's arrangements is the one it has
+                cart[t], changed[t] = placed[pick], True
+        return cart, changed
 
     def run(self, targets, numbers: list, lattices: list, scale, seed: int = 0,
             callback=None) -> list[Reconstruction]:

@@ -1,9 +1,11 @@
 """The EAD descriptor and the basin-hopping reconstruction of the descriptor family."""
 
 import numpy as np
+import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+from explorer.errors import ExplorerInputError
 from explorer.generators.descriptor.ead import EAD, EADParams, PairList, neighbour_weights
 from explorer.generators.descriptor.reconstruction import Reconstructor, entry_scale
 from explorer.generators.descriptor.vector import Layout, describe, ead_block, pack
@@ -96,6 +98,53 @@ def test_a_swap_exchanges_two_unlike_atoms_and_leaves_one_element_trials_alone()
     changed = [i for i in range(3) if not torch.equal(moved[0, i], cart[0, i])]
     assert len(changed) == 2 and 2 in changed  # the F and one O exchanged places
     assert sorted(map(tuple, moved[0].tolist())) == sorted(map(tuple, cart[0].tolist()))
+
+
+def test_arrangements_are_every_distinct_placement_of_the_elements_the_current_one_first():
+    from explorer.generators.descriptor.reconstruction import arrangement_count, arrangements
+
+    numbers = [31, 27, 16, 8, 8]  # GaCoSO2
+    orders = arrangements(numbers)
+    assert arrangement_count(numbers) == len(orders) == 60 and orders[0].tolist() == [0, 1, 2, 3, 4]
+    placed = set()
+    for order in orders:
+        at = [0] * 5
+        for slot, position in enumerate(order):
+            at[position] = numbers[slot]
+        placed.add(tuple(at))
+    assert len(placed) == 60 and arrangement_count([6] * 8) == 1 and arrangement_count([11, 17]) == 2
+
+
+class _OneStart:
+    """A template source with one start: the given fractional positions, whatever the atoms."""
+
+    def __init__(self, frac):
+        self.frac = np.asarray(frac)
+
+    def starts(self, numbers, matrix):
+        return [self.frac]
+
+
+def test_rearranging_puts_exchanged_cations_of_a_perovskite_back():
+    """A trial stuck with the two cations exchanged (GaCoSO2 on perov_5 val ended so after 12 rounds of swaps)
+    is one arrangement away: the rearranging hop tries all 60 and takes the one of lowest loss."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    ordered = Structure(Lattice.cubic(3.9), ["Ga", "Co", "S", "O", "O"],
+                        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    params = EADParams()
+    target = ead_block([ordered], params)
+    scale = entry_scale(ead_block([ordered.copy().perturb(0.3, seed=s) for s in range(8)], params), params)
+    exchanged = ordered.frac_coords[[1, 0, 2, 3, 4]]  # Ga on the Co site and Co on the Ga site
+    options = {"trials": 1, "hops": 2, "iterations": 30, "templates": 1, "template_starts": _OneStart(exchanged)}
+    run = {"targets": target, "numbers": [[site.specie.Z for site in ordered]], "lattices": [ordered.lattice],
+           "scale": scale}
+    stuck = Reconstructor(params, **options).run(**run)[0]
+    assert not StructureMatcher().fit(stuck.structure, ordered)
+    out = Reconstructor(params, permute=120, **options).run(**run)[0]
+    assert StructureMatcher().fit(out.structure, ordered) and out.loss < 0.1 * stuck.loss
+    with pytest.raises(ExplorerInputError, match="permute"):
+        Reconstructor(params, permute=-1)
 
 
 def test_reconstruction_with_swaps_finds_an_ordered_perovskite():
