@@ -163,6 +163,14 @@ class Reconstructor:
         pooled = self.ead.pooled(frac, lattice, weights, mask, pairs)
         return ((pooled - target).abs() * scale).sum(1)
 
+    def _placed_loss(self, cart, lattice, inverse, weights, mask, target, scale):
+        """(positions wrapped into the cell, loss) of Cartesian positions as they are, without optimising."""
+        with torch.no_grad():
+            frac = torch.einsum("cnk,ckl->cnl", cart, inverse) % 1.0
+            cart = torch.einsum("cnk,ckl->cnl", frac, lattice)
+            pairs = PairList.build(frac, lattice, mask, self.params.cutoff)
+            return cart, self._loss(cart, inverse, lattice, weights, mask, target, scale, pairs)
+
     def _optimise(self, cart, lattice, inverse, weights, mask, target, scale, iterations=None):
         """Adam from Cartesian positions ``cart`` (B, N, 3) for ``iterations`` (default: the hop's); (positions,
         loss) at the end."""
@@ -184,12 +192,7 @@ class Reconstructor:
             with torch.no_grad():
                 cart.grad.masked_fill_(~mask[..., None], 0.0)
             optimiser.step()
-        with torch.no_grad():
-            frac = torch.einsum("cnk,ckl->cnl", cart, inverse) % 1.0
-            cart = torch.einsum("cnk,ckl->cnl", frac, lattice)
-            pairs = PairList.build(frac, lattice, mask, self.params.cutoff)
-            loss = self._loss(cart, inverse, lattice, weights, mask, target, scale, pairs)
-        return cart.detach(), loss
+        return self._placed_loss(cart.detach(), lattice, inverse, weights, mask, target, scale)
 
     def irun(self, targets, numbers: list, lattices: list, scale, seed: int = 0):
         """Reconstruct C structures: ``targets`` (C, 2F + 1) EAD blocks, ``numbers`` atomic numbers per structure,
@@ -255,12 +258,9 @@ class Reconstructor:
         owners_t = torch.tensor(owners)
         rows = owners_t * trials  # any trial of the owner: same atoms, lattice and target
         lattice = torch.tensor(matrices[owners], dtype=DTYPE)
-        frac = torch.tensor(np.array(frac), dtype=DTYPE)
-        with torch.no_grad():
-            pairs = PairList.build(frac, lattice, mask[rows], self.params.cutoff)
-            cart = torch.einsum("cnk,ckl->cnl", frac, lattice)
-            loss = self._loss(cart, torch.linalg.inv(lattice), lattice, weights[rows], mask[rows],
-                              targets[owners_t], weights_per_entry.expand(len(owners), -1), pairs)
+        cart = torch.einsum("cnk,ckl->cnl", torch.tensor(np.array(frac), dtype=DTYPE), lattice)
+        loss = self._placed_loss(cart, lattice, torch.linalg.inv(lattice), weights[rows], mask[rows],
+                                 targets[owners_t], weights_per_entry.expand(len(owners), -1))[1]
         for c in range(len(numbers)):
             mine = torch.nonzero(owners_t == c).flatten()
             if len(mine):
@@ -366,14 +366,10 @@ class Reconstructor:
         placed, owners = torch.cat(rows), torch.tensor(owners)
         trial = active[owners]
         loss = torch.empty(len(placed), dtype=DTYPE)
-        with torch.no_grad():
-            for start in range(0, len(placed), batch):
-                part = slice(start, start + batch)
-                frac = torch.einsum("cnk,ckl->cnl", placed[part], inverse[trial[part]]) % 1.0
-                pairs = PairList.build(frac, lattice[trial[part]], mask[trial[part]], self.params.cutoff)
-                loss[part] = self._loss(placed[part], inverse[trial[part]], lattice[trial[part]],
-                                        weights[trial[part]], mask[trial[part]], target[trial[part]],
-                                        scale[trial[part]], pairs)
+        for start in range(0, len(placed), batch):
+            part, of = slice(start, start + batch), trial[start : start + batch]
+            loss[part] = self._placed_loss(placed[part], lattice[of], inverse[of], weights[of], mask[of], target[of],
+                                           scale[of])[1]
         for t in torch.unique(owners).tolist():
             mine = torch.nonzero(owners == t).flatten()
             pick = mine[int(loss[mine].argmin())]
