@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from explorer.config import data_file
 from explorer.coverage import coverage_metrics, fingerprints, reference_fingerprints
 from explorer.fileio import read_json_lines
 from explorer.structure_io import parse_cif
@@ -16,7 +17,7 @@ from explorer.structure_io import parse_cif
 
 def main(path: Path, struct_cutoff: float, comp_cutoff: float) -> dict:
     structures = [parse_cif(t) for chunk in read_json_lines(path) for t in chunk["structures"]]
-    reference = reference_fingerprints("../shared/data/mp_structures.csv.gz", "test", 20, 1000, 2)
+    reference = reference_fingerprints(data_file("mp_structures.csv.gz"), "test", 20, 1000, 2)
     return {"samples": str(path), "n": len(structures),
             **coverage_metrics(fingerprints(structures, 2), reference, struct_cutoff, comp_cutoff)}
 

@@ -90,9 +90,9 @@ def candidate_row(position: int, candidate: Candidate) -> dict:
 # Panel derives the table's column configuration from the dtypes, and a changed configuration rebuilds the table
 # in the browser, which drops a data update that arrives during the rebuild (a relaxation's results, one after
 # the other, left rows showing "generated").
-DTYPES = {"#": "int64", "target E": "float64", "relaxed E": "float64", "E above hull": "float64",
-          "min dist": "float64", "valid": "bool", **{c: "object" for c in ("formula", "SG requested", "SG detected",
-                                                                         "novel", "source", "status")}}
+TYPED = {"#": "int64", "target E": "float64", "relaxed E": "float64", "E above hull": "float64", "min dist": "float64",
+         "valid": "bool"}
+DTYPES = {column: TYPED.get(column, "object") for column in COLUMNS}
 
 
 def candidates_frame(candidates) -> pd.DataFrame:

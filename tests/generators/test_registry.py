@@ -123,7 +123,7 @@ def test_two_sessions_sample_one_shared_generator_at_once(name):
     generator = get_generator(name)
     requests = {"cfm-normal": [GenerationRequest(species=(12, 12, 8, 8), spacegroup=225, energy=-3.0)],
                 "langevin": [GenerationRequest(species=(12, 8), spacegroup=225)]}[name]
-    calls = [(steps, seed) for steps, seed in ((4, 0), (30, 1), (10, 2), (30, 3))]
+    calls = ((4, 0), (30, 1), (10, 2), (30, 3))  # (steps, seed)
     alone = [generator.sample_structures(requests * 2, steps=steps, seed=seed) for steps, seed in calls]
     barrier, together, errors = threading.Barrier(len(calls)), {}, []
 
