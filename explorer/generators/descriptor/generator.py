@@ -80,13 +80,16 @@ class DescriptorGenerator(Generator):
             raise ExplorerInputError(f"steps must be in 1..{TIMESTEPS} for the descriptor models, got {steps}")
         return steps
 
-    def reconstructor(self, **options) -> Reconstructor:
-        """The model's reconstruction settings (manifest ``reconstruction``), overridden by ``options``. The
-        model's own template trials (at most its trials) are dropped while the prototype library is not ready
+    def reconstructor(self, sampled: bool = False, **options) -> Reconstructor:
+        """The model's reconstruction settings (manifest ``reconstruction``; with ``sampled``, for vectors the DDPM
+        sampled, ``sampled_reconstruction`` over them), overridden by ``options``. The model's own template trials
+        (at most its trials) are dropped while the prototype library is not ready
         (:func:`~.templates.with_template_source`); templates asked for in ``options`` are not."""
         from .templates import with_template_source
 
-        settings = {**RECONSTRUCTION, **self.info.info.get("reconstruction", {}), **options}
+        info = self.info.info
+        settings = {**RECONSTRUCTION, **info.get("reconstruction", {}),
+                    **(info.get("sampled_reconstruction", {}) if sampled else {}), **options}
         if "templates" not in options:  # the model's template trials, within the trials asked for
             settings["templates"] = min(int(settings.get("templates", 0)), int(settings["trials"]))
         return Reconstructor(self.layout.params, **with_template_source(settings, required="templates" in options))
@@ -130,11 +133,12 @@ class DescriptorGenerator(Generator):
                           composition=None) -> list:
         """Structures in request order (Niggli-reduced cells), ``batch_size`` requests a batch. ``callback(done,
         total)`` counts DDPM steps and reconstruction hops (over all rounds); ``reconstruction``: Reconstructor
-        options; ``composition``: :meth:`composition_settings` options (requests without a formula)."""
+        options over the model's settings for sampled vectors (:meth:`reconstructor`); ``composition``:
+        :meth:`composition_settings` options (requests without a formula)."""
         for request in requests:
             self.check(request)
         generator = torch.Generator().manual_seed(int(seed))
-        reconstructor = self.reconstructor(**(reconstruction or {}))
+        reconstructor = self.reconstructor(sampled=True, **(reconstruction or {}))
         decoding = self.composition_settings(**(composition or {}))
         passes = 2 if decoding["resample"] and any(not r.species for r in requests) else 1
         steps_used = self.steps_used(steps)

@@ -26,7 +26,7 @@ def test_formula_is_kept_and_progress_counts_steps_and_hops():
     out = generator.sample_structures([request, request], steps=20, seed=0, reconstruction=QUICK,
                                       callback=lambda done, total: seen.append((done, total)))
     assert [sorted(site.specie.Z for site in s) for s in out] == [[8, 8, 8, 22, 38]] * 2
-    rounds = model_info("descriptor-perov").info["reconstruction"].get("rounds", 1)  # hops count over all rounds
+    rounds = generator.reconstructor(sampled=True, **QUICK).rounds  # hops count over all rounds
     assert seen[-1] == (20 + rounds * QUICK["hops"],) * 2
     assert all(done <= total for done, total in seen) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert all(s.volume > 10 for s in out)
@@ -45,11 +45,20 @@ def test_resampling_fixes_the_decoded_composition_and_counts_both_passes():
     settings = {"neutral": True, "element_penalty": 0.2, "resample": True}
     out = generator.sample_structures([GenerationRequest()], steps=10, seed=2, reconstruction=QUICK,
                                       composition=settings, callback=lambda done, total: seen.append((done, total)))
-    rounds = model_info("descriptor-perov").info["reconstruction"].get("rounds", 1)
+    rounds = generator.reconstructor(sampled=True, **QUICK).rounds
     assert seen[-1] == (2 * 10 + rounds * QUICK["hops"],) * 2
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert 2 <= len({site.specie.symbol for site in out[0]}) <= 6
     assert generator.composition_settings(neutral=False)["neutral"] is False
+
+
+def test_sampled_vectors_reconstruct_with_the_models_sampling_settings():
+    generator = get_generator("descriptor-perov")
+    info = generator.info.info
+    assert generator.reconstructor(**QUICK).rounds == info["reconstruction"]["rounds"]  # a structure's own vector
+    assert generator.reconstructor(sampled=True, **QUICK).rounds == info["sampled_reconstruction"]["rounds"]
+    assert generator.reconstructor(sampled=True, **QUICK).permute == info["reconstruction"]["permute"]  # the rest kept
+    assert generator.reconstructor(sampled=True, rounds=2, **QUICK).rounds == 2  # options over both
 
 
 def test_bad_conditions_are_one_line_errors():
