@@ -15,14 +15,12 @@ import argparse
 import json
 import time
 
+from descriptor_compositions import CUTOFFS, DATASETS  # the model's data file, cell size and coverage thresholds
+
 from explorer.config import data_file
 from explorer.coverage import coverage_metrics, fingerprints, read_structure_rows, reference_fingerprints
 from explorer.evaluation import match_metrics
 from explorer.generators import GenerationRequest, get_generator
-
-DATASETS = {"descriptor-mp": ("mp_structures.csv.gz", 20, (0.4, 10.0)),
-            "descriptor-perov": ("perov_5.csv.gz", 20, (0.2, 4.0)),
-            "descriptor-carbon": ("carbon_24.csv.gz", 24, (0.2, 4.0))}
 
 
 def main() -> None:
@@ -35,7 +33,7 @@ def main() -> None:
     parser.add_argument("--formulas", action="store_true",
                         help="one sample per row with the row's formula, matched against the row's structure")
     args = parser.parse_args()
-    csv, max_atoms, cutoffs = DATASETS[args.model]
+    (csv, max_atoms), cutoffs = DATASETS[args.model], CUTOFFS[args.model]
     generator = get_generator(args.model, task="generation")
     if args.formulas:
         rows = read_structure_rows(data_file(csv), args.split, max_atoms, args.n)
