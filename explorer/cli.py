@@ -574,7 +574,8 @@ def cmd_evaluate(args) -> int:
                                     seed=args.seed, device=args.device, workers=args.workers,
                                     struct_cutoff=args.struct_cutoff, comp_cutoff=args.comp_cutoff,
                                     training_structures=args.training_structures,
-                                    unconditional=args.unconditional)
+                                    unconditional=args.unconditional,
+                                    callback=_progress_bar("sampling", 0, unit="step"))
         print(json.dumps(metrics))
         return 0
     if args.task == "modification":

@@ -195,10 +195,11 @@ class Row:
 
 
 def read_structure_rows(csv_path, split: str | None = None, max_atoms: int | None = None, limit: int | None = None,
-                        shuffle_seed: int | None = None) -> list[Row]:
+                        shuffle_seed: int | None = None, with_energy: bool = False) -> list[Row]:
     """Usable rows of a CSV in the data directory's format (``cif``; ``spacegroup`` and
     ``formation_energy_per_atom`` when present): only ``split`` when given, at most ``max_atoms`` atoms, the
-    first ``limit`` (in a seeded random order with ``shuffle_seed``)."""
+    first ``limit`` (in a seeded random order with ``shuffle_seed``); ``with_energy``: only rows with a finite
+    formation energy (the conditions of a model that takes one)."""
     from .representation import MAX_SITES, canonical_structure
 
     rows = read_rows(csv_path)
@@ -223,6 +224,8 @@ def read_structure_rows(csv_path, split: str | None = None, max_atoms: int | Non
             continue
         column = row.get("spacegroup")
         energy = row_energy(row) if "formation_energy_per_atom" in row else None
+        if with_energy and not (energy is not None and np.isfinite(energy)):
+            continue
         out.append(Row(structure, sorted(site.specie.Z for site in primitive),
                        int(column) if column not in (None, "") else detected, energy))
     if not out:
@@ -249,7 +252,7 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
                       steps: int | None = None, seed: int = 0, device: str = "auto", workers: int | None = None,
                       struct_cutoff: float = STRUCT_CUTOFF, comp_cutoff: float = COMP_CUTOFF,
                       training_structures: bool = False, batch_size: int = 64,
-                      unconditional: bool = False) -> dict:
+                      unconditional: bool = False, callback=None) -> dict:
     """Coverage metrics of ``n`` structures of a registered model against the ``split`` rows of ``csv_path``.
 
     Every family here needs a formula and a space group: the conditions are those of ``n`` random rows
@@ -257,20 +260,24 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
     split never shares), with the row's formation energy for models that take one. ``training_structures``:
     the sanity row — those ``n`` rows' own structures instead of samples. ``unconditional``: ``n`` samples
     without any condition (models that need none, as the descriptor family — the papers' setting); a model that
-    does not take a space group gets the rows' formulas only."""
+    does not take a space group gets the rows' formulas only. ``callback(done, total)``: the sampling's progress
+    (the model's steps, as its ``sample_structures`` counts them)."""
     started = time.time()
     if unconditional and training_structures:
         raise ExplorerInputError("--unconditional samples a model; --training-structures uses no model")
-    rows = [] if unconditional else read_structure_rows(csv_path, conditions_split, max_atoms, n, shuffle_seed=seed)
+    generator = None
+    if not training_structures:
+        from .generators import GenerationRequest, get_generator
+
+        generator = get_generator(model, task="generation")
+    takes_energy = generator is not None and "energy" in generator.conditions
+    rows = [] if unconditional else read_structure_rows(csv_path, conditions_split, max_atoms, n, shuffle_seed=seed,
+                                                        with_energy=takes_energy)
     if not unconditional and len(rows) < n:
         raise ExplorerInputError(f"only {len(rows)} usable {conditions_split} rows for {n} conditions")
     if training_structures:
         generated, name = [r.structure for r in rows], f"{conditions_split}-structures"
     else:
-        from .generators import GenerationRequest, get_generator
-
-        generator = get_generator(model, task="generation")
-        takes_energy = "energy" in generator.conditions
         takes_spacegroup = "spacegroup" in generator.conditions
         if unconditional:
             requests = [GenerationRequest() for _ in range(n)]
@@ -280,7 +287,7 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
                                           energy=r.energy if takes_energy else None) for r in rows]
         generator.check(requests[0])
         generated = generator.sample_structures(requests, steps=steps, seed=seed, device=device,
-                                                batch_size=batch_size)
+                                                batch_size=batch_size, callback=callback)
         name = generator.name + (" (unconditional)" if unconditional else "")
     sampled = time.time()
     reference = reference_fingerprints(csv_path, split, max_atoms, limit, workers)
