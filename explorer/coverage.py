@@ -278,13 +278,11 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
     if training_structures:
         generated, name = [r.structure for r in rows], f"{conditions_split}-structures"
     else:
-        takes_spacegroup = "spacegroup" in generator.conditions
-        if unconditional:
-            requests = [GenerationRequest() for _ in range(n)]
-        else:
-            requests = [GenerationRequest(species=tuple(r.species),
-                                          spacegroup=r.spacegroup if takes_spacegroup else None,
-                                          energy=r.energy if takes_energy else None) for r in rows]
+        from .evaluation import evaluation_requests
+
+        requests = ([GenerationRequest() for _ in range(n)] if unconditional else
+                    evaluation_requests([r.species for r in rows], [r.spacegroup for r in rows],
+                                        [r.energy for r in rows], generator))
         generator.check(requests[0])
         generated = generator.sample_structures(requests, steps=steps, seed=seed, device=device,
                                                 batch_size=batch_size, callback=callback)
