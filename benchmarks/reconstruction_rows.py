@@ -5,7 +5,8 @@ rows only reports, as for carbon_24's test rows 40-79)
 Each row is reconstructed from its own EAD block with the shipped settings (6 trials x 4 hops x 150 iterations,
 8 screened starts, 3 template trials), optionally with ``--swap`` (odd hops exchange two unlike atoms) or more
 ``--rounds``, or ``--permute N`` (those hops try every arrangement of the elements of a cell that has at
-most N); one JSON line per row (loss, loose and strict match), then a summary line. Usage::
+most N), or templates from ``--template-data CSV [--template-splits S,S]`` (the rows reconstructed left out)
+instead of the prototype library; one JSON line per row (loss, loose and strict match), then a summary line. Usage::
 
     python benchmarks/reconstruction_rows.py --dataset perov_5 --limit 100 [--swap] [--rounds R] [--permute N] \
         > rows.jsonl
@@ -30,6 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--swap", action="store_true")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--permute", type=int, default=0)
+    parser.add_argument("--template-data", default=None, help="known structures of the template trials (a CSV; "
+                        "default: the prototype library); the rows reconstructed are left out of them")
+    parser.add_argument("--template-splits", default="", help="its splits, comma-separated (default: all)")
     args = parser.parse_args(argv)
 
     from explorer.config import data_file
@@ -46,8 +50,12 @@ def main(argv=None) -> int:
     rows = read_structure_rows(csv, args.split, args.max_atoms, args.limit)[args.start:]
     scale, _ = reference_scale(csv, args.max_atoms, params)
     targets = [reduced_cell(r.structure) for r in rows]
+    template_data = args.template_data and {"file": args.template_data,
+                                            "splits": [s for s in args.template_splits.split(",") if s]}
+    templates = with_template_source({"templates": 3, "template_data": template_data})
+    templates["template_starts"] = templates["template_starts"].excluding(r.structure for r in rows)
     reconstructor = Reconstructor(params, trials=6, hops=4, iterations=150, starts=8, rounds=args.rounds,
-                                  swap=args.swap, permute=args.permute, **with_template_source({"templates": 3}))
+                                  swap=args.swap, permute=args.permute, **templates)
     results = []
     for start in range(0, len(targets), 16):  # the batches and seeds of `explorer evaluate reconstruction`
         part = targets[start : start + 16]

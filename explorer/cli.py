@@ -256,6 +256,12 @@ def _reconstruction_options(parser) -> None:
     parser.add_argument("--templates", type=int, default=None,
                         help="trials that start from known structures (train split) of the same stoichiometry and "
                              "atom count with the most similar cell, ranked by descriptor loss (0: none)")
+    parser.add_argument("--template-data", default=None, metavar="CSV",
+                        help="known structures the template trials start from: a structure CSV (a path, or a file "
+                             "of the data directory), instead of the prototype library (default: the model's "
+                             "setting, else the library)")
+    parser.add_argument("--template-splits", default=None, metavar="S[,S]",
+                        help="the splits of --template-data to use (default: all its rows)")
     parser.add_argument("--swap", action=argparse.BooleanOptionalAction, default=None,
                         help="every odd hop exchanges two atoms of different elements instead of the random step "
                              "(default: the model's setting)")
@@ -277,6 +283,11 @@ def _reconstruction_settings(args) -> dict:
         if args.templates < 0:
             raise ExplorerInputError("--templates must be >= 0")
         settings["templates"] = args.templates
+    if args.template_splits is not None and args.template_data is None:
+        raise ExplorerInputError("--template-splits needs --template-data")
+    if args.template_data is not None:
+        splits = [s.strip() for s in (args.template_splits or "").split(",") if s.strip()]
+        settings["template_data"] = {"file": args.template_data, "splits": splits}
     if args.swap is not None:
         settings["swap"] = args.swap
     if args.permute is not None:

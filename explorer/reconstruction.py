@@ -98,7 +98,8 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
     their own EAD blocks with the exact composition and Niggli lattice, and match each against its row:
     n, match_rate (StructureMatcher 0.3 / 0.5 / 10), match_rate_strict (0.2 / 0.3 / 5), rmse (of the loose
     matches), validity, mean loss, seconds_per_structure (reconstruction only). ``options``: Reconstructor
-    settings (default: the paper's 6 trials x 7 hops x 300 iterations); ``callback(done, total)`` per batch."""
+    settings (default: the paper's 6 trials x 7 hops x 300 iterations; ``template_data`` that holds these rows
+    leaves them out); ``callback(done, total)`` per batch."""
     from .coverage import read_structure_rows
     from .evaluation import match_all, summarize_matches
     from .generators.descriptor.ead import EADParams
@@ -110,7 +111,10 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
     rows = read_structure_rows(csv_path, split, max_atoms, limit)
     scale, scale_split = reference_scale(csv_path, max_atoms, params)
     targets = [reduced_cell(r.structure) for r in rows]
-    reconstructor = Reconstructor(params, **with_template_source(options))
+    settings = with_template_source(options)
+    if settings.get("template_starts") is not None:  # the rows reconstructed are not their own templates
+        settings["template_starts"] = settings["template_starts"].excluding(r.structure for r in rows)
+    reconstructor = Reconstructor(params, **settings)
     started, out, losses = time.time(), [], []
     for start in range(0, len(targets), batch):
         part = targets[start : start + batch]
@@ -131,6 +135,7 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
                                                      "lr": reconstructor.lr, "rounds": reconstructor.rounds,
                                                      "solved": reconstructor.solved,
                                                      "templates": reconstructor.templates,
+                                                     "template_data": options.get("template_data"),
                                                      "swap": reconstructor.swap,
                                                      "permute": reconstructor.permute}, "seed": seed}
 

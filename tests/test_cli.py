@@ -130,6 +130,8 @@ GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
     (GENERATE + ["--model", "langevin", "--formula", "NaCl", "--spacegroup", "225", "--wyckoff", "Na:2,Cl:1"],
      "with Na:2, Cl:1 inequivalent sites"),
     (["evaluate", "coverage", "--csv", "missing.csv.gz", "--n", "10"], "not found"),
+    (["evaluate", "reconstruction", "--csv", "missing.csv.gz", "--template-splits", "val"],
+     "--template-splits needs --template-data"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
     if args[0] == "generate":

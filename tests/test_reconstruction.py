@@ -61,6 +61,19 @@ def test_evaluate_reconstruction_reports_table_1_metrics(tiny_csv):
     assert metrics["seconds_per_structure"] > 0 and metrics["settings"]["hops"] == 2
 
 
+def test_evaluated_rows_are_left_out_of_their_template_data(tiny_csv, monkeypatch):
+    from explorer.generators.descriptor.templates import TemplateStarts
+
+    left_out, excluding = [], TemplateStarts.excluding
+    monkeypatch.setattr(TemplateStarts, "excluding",
+                        lambda self, structures: excluding(self, left_out.extend(structures) or left_out))
+    data = {"file": str(tiny_csv), "splits": ["train", "val"]}
+    metrics = evaluate_reconstruction(tiny_csv, split="val", max_atoms=8, workers=1, templates=1, template_data=data,
+                                      **QUICK)
+    assert metrics["n"] == 1 and metrics["settings"]["template_data"] == data
+    assert [s.composition.reduced_formula for s in left_out] == ["SrTiO3"]
+
+
 def test_cli_bad_vector_is_one_line(tmp_path):
     (tmp_path / "v.txt").write_text("1 2 3")
     done = subprocess.run([sys.executable, "-m", "explorer.cli", "reconstruct", "--vector", str(tmp_path / "v.txt"),

@@ -84,7 +84,7 @@ class DescriptorGenerator(Generator):
         """The model's reconstruction settings (manifest ``reconstruction``; with ``sampled``, for vectors the DDPM
         sampled, ``sampled_reconstruction`` over them), overridden by ``options``. The model's own template trials
         (at most its trials) are dropped while the prototype library is not ready
-        (:func:`~.templates.with_template_source`); templates asked for in ``options`` are not."""
+        (:func:`~.templates.with_template_source`); templates (or their data) asked for in ``options`` are not."""
         from .templates import with_template_source
 
         info = self.info.info
@@ -92,7 +92,8 @@ class DescriptorGenerator(Generator):
                     **(info.get("sampled_reconstruction", {}) if sampled else {}), **options}
         if "templates" not in options:  # the model's template trials, within the trials asked for
             settings["templates"] = min(int(settings.get("templates", 0)), int(settings["trials"]))
-        return Reconstructor(self.layout.params, **with_template_source(settings, required="templates" in options))
+        asked = "templates" in options or "template_data" in options
+        return Reconstructor(self.layout.params, **with_template_source(settings, required=asked))
 
     def check(self, request: GenerationRequest, sites: bool = True) -> None:
         super().check(request, sites=False)

@@ -84,3 +84,17 @@ def test_the_models_template_starts_wait_for_no_library_and_fit_the_trials():
     assert generator.reconstructor(**QUICK).templates == 0  # no library built or cached here: random starts only
     with pytest.raises(ExplorerInputError, match="templates must be"):
         generator.reconstructor(trials=2, templates=3)
+
+
+def test_a_structures_own_vector_starts_from_the_models_training_rows(tiny_data_dir, srtio3):
+    import shutil
+
+    generator = get_generator("descriptor-perov")
+    assert generator.info.info["reconstruction"]["template_data"]["file"] == "perov_5.csv.gz"
+    assert generator.reconstructor(**QUICK).templates == 0  # its data file is not in this data directory
+    shutil.copy(tiny_data_dir / "mp_structures.csv.gz", tiny_data_dir / "perov_5.csv.gz")  # SrTiO3 in val
+    reconstructor = generator.reconstructor(**QUICK)
+    assert reconstructor.templates == 2  # the model's 3, within the 2 trials asked for
+    numbers = [site.specie.Z for site in srtio3]
+    assert len(reconstructor.template_starts.starts(numbers, srtio3.lattice)) == 1
+    assert generator.reconstructor(sampled=True, **QUICK).templates == 0  # sampled vectors: the library (not here)

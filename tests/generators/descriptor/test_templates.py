@@ -9,7 +9,12 @@ from explorer.data import ProcessedSet
 from explorer.errors import ExplorerInputError
 from explorer.generators.descriptor.ead import EADParams
 from explorer.generators.descriptor.reconstruction import Reconstructor, entry_scale
-from explorer.generators.descriptor.templates import TemplateStarts, cell_shape
+from explorer.generators.descriptor.templates import (
+    TemplateStarts,
+    cell_shape,
+    template_structures,
+    with_template_source,
+)
 from explorer.generators.descriptor.vector import ead_block
 from explorer.prototypes import PrototypeLibrary
 from explorer.representation import encode
@@ -70,3 +75,29 @@ def test_templates_need_a_source_and_fit_in_the_trials(templates):
         Reconstructor(templates=2)
     with pytest.raises(ExplorerInputError, match="templates must be"):
         Reconstructor(trials=2, templates=3, template_starts=templates)
+
+
+def test_templates_from_the_rows_of_a_structure_csv(tiny_csv, srtio3):
+    assert len(template_structures(tiny_csv, ["train"])) == 4  # the malformed CIF is skipped
+    settings = with_template_source({"templates": 1, "template_data": {"file": str(tiny_csv), "splits": ["val"]}})
+    assert "template_data" not in settings
+    source = settings["template_starts"]
+    target = perovskite(4.2, "Ba", "Zr", "S").get_reduced_structure()
+    numbers = [site.specie.Z for site in target]
+    (start,) = source.starts(numbers, target.lattice)  # the val split's SrTiO3, Sr -> Ba, Ti -> Zr, O -> S
+    assert StructureMatcher().fit(Structure(target.lattice, numbers, start), target)
+    # the rows being reconstructed are not their own templates
+    (val_row,) = template_structures(tiny_csv, ["val"])
+    assert source.excluding([val_row]).starts(numbers, target.lattice) == []
+    assert source.excluding([srtio3.copy().perturb(0.1, seed=0)]) is source  # another structure: kept
+
+
+def test_template_data_errors(tiny_csv, tmp_path):
+    missing = {"templates": 1, "template_data": {"file": str(tmp_path / "missing.csv.gz")}}
+    with pytest.raises(ExplorerInputError, match="not found"):
+        with_template_source(missing)
+    assert with_template_source(missing, required=False)["templates"] == 0  # a model's default never fails
+    with pytest.raises(ExplorerInputError, match="template_data must be"):
+        with_template_source({"templates": 1, "template_data": str(tiny_csv)})
+    with pytest.raises(ExplorerInputError, match="no template structures"):
+        template_structures(tiny_csv, ["nope"])
