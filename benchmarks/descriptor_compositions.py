@@ -26,7 +26,8 @@ from scipy.stats import wasserstein_distance
 
 from explorer.checks import smact_valid
 from explorer.config import data_file
-from explorer.coverage import coverage_metrics, fingerprints, read_structure_rows, reference_fingerprints
+from explorer.coverage import coverage_metrics, fingerprints, reference_fingerprints
+from explorer.data import read_structure_rows
 from explorer.generators import GenerationRequest, get_generator
 
 DATASETS = {"descriptor-mp": ("mp_structures.csv.gz", 20), "descriptor-perov": ("perov_5.csv.gz", 20),

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from explorer.config import data_file
-    from explorer.coverage import read_structure_rows
+    from explorer.data import read_structure_rows
     from explorer.evaluation import match_all
     from explorer.generators.descriptor.ead import EADParams
     from explorer.generators.descriptor.reconstruction import Reconstructor

@@ -18,7 +18,8 @@ import time
 from descriptor_compositions import CUTOFFS, DATASETS  # the model's data file, cell size and coverage thresholds
 
 from explorer.config import data_file
-from explorer.coverage import coverage_metrics, fingerprints, read_structure_rows, reference_fingerprints
+from explorer.coverage import coverage_metrics, fingerprints, reference_fingerprints
+from explorer.data import read_structure_rows
 from explorer.evaluation import match_metrics
 from explorer.generators import GenerationRequest, get_generator
 

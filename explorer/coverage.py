@@ -33,7 +33,7 @@ import numpy as np
 
 from .checks import smact_valid
 from .config import cache_dir
-from .data import parse_cif, read_rows, row_energy
+from .data import read_structure_rows
 from .errors import ExplorerInputError
 from .fileio import file_sha256, read_arrays, write_arrays
 
@@ -183,56 +183,6 @@ def coverage_metrics(generated: Fingerprints, reference: Fingerprints, struct_cu
     }
 
 
-# ------------------------------------------------------------------------------------------------ rows
-
-
-@dataclass
-class Row:
-    structure: object
-    species: list[int]  # atomic numbers of the primitive cell
-    spacegroup: int
-    energy: float | None
-
-
-def read_structure_rows(csv_path, split: str | None = None, max_atoms: int | None = None, limit: int | None = None,
-                        shuffle_seed: int | None = None, with_energy: bool = False) -> list[Row]:
-    """Usable rows of a CSV in the data directory's format (``cif``; ``spacegroup`` and
-    ``formation_energy_per_atom`` when present): only ``split`` when given, at most ``max_atoms`` atoms, the
-    first ``limit`` (in a seeded random order with ``shuffle_seed``); ``with_energy``: only rows with a finite
-    formation energy (the conditions of a model that takes one)."""
-    from .representation import MAX_SITES, canonical_structure
-
-    rows = read_rows(csv_path)
-    if split is not None:
-        if rows and "split" not in rows[0]:
-            raise ExplorerInputError(f"{csv_path} has no 'split' column")
-        rows = [row for row in rows if row["split"] == split]
-    if shuffle_seed is not None:
-        rows = [rows[i] for i in np.random.default_rng(shuffle_seed).permutation(len(rows))]
-    out = []
-    for row in rows:
-        if limit is not None and len(out) >= limit:
-            break
-        try:
-            structure = parse_cif(row["cif"])
-        except ExplorerInputError:
-            continue
-        if max_atoms is not None and len(structure) > max_atoms:
-            continue
-        primitive, detected = canonical_structure(structure)
-        if len(primitive) > MAX_SITES:
-            continue
-        column = row.get("spacegroup")
-        energy = row_energy(row) if "formation_energy_per_atom" in row else None
-        if with_energy and not (energy is not None and np.isfinite(energy)):
-            continue
-        out.append(Row(structure, sorted(site.specie.Z for site in primitive),
-                       int(column) if column not in (None, "") else detected, energy))
-    if not out:
-        raise ExplorerInputError(f"no usable rows in {csv_path}" + (f" (split {split!r})" if split else ""))
-    return out
-
-
 def reference_fingerprints(csv_path, split: str | None = None, max_atoms: int | None = None,
                            limit: int | None = None, workers: int | None = None, callback=None) -> Fingerprints:
     """Fingerprints of the reference rows, cached on disk per file content, split, size and limit."""
@@ -296,4 +246,4 @@ def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: 
 
 
 __all__ = ["Fingerprints", "coverage_metrics", "evaluate_coverage", "fingerprints", "frechet_distance",
-           "read_structure_rows", "reference_fingerprints", "smact_valid"]
+           "reference_fingerprints", "smact_valid"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import cache_dir
+from .elements import N_ELEMENTS
 from .errors import ExplorerInputError
 from .fileio import file_sha256, read_arrays, write_arrays
 from .representation import MATRIX_ROWS, MAX_SITES, encode
@@ -192,4 +193,67 @@ def cif_text(structure) -> str:
     return structure.to(fmt="cif")
 
 
-__all__ = ["ProcessedSet", "load_processed", "load_training_data", "read_rows", "parse_cif"]
+@dataclass
+class Row:
+    """A usable structure row: the structure as read, the atomic numbers of its primitive cell, its space group (the
+    ``spacegroup`` column, else spglib's) and formation energy (None without the column)."""
+
+    structure: object
+    species: list[int]  # atomic numbers of the primitive cell
+    spacegroup: int
+    energy: float | None
+
+
+class StructureRows(list):
+    """The :class:`Row` s :func:`read_structure_rows` returns; ``malformed``: the rows it read whose CIF is not one."""
+
+    malformed: int = 0
+
+
+def read_structure_rows(csv_path, split: str | None = None, max_atoms: int | None = None, limit: int | None = None,
+                        shuffle_seed: int | None = None, with_energy: bool = False) -> StructureRows:
+    """Usable rows of a CSV in the data directory's format (``cif``; ``spacegroup`` and
+    ``formation_energy_per_atom`` when present): only ``split`` when given, at most ``max_atoms`` atoms, the
+    first ``limit`` (in a seeded random order with ``shuffle_seed``); ``with_energy``: only rows with a finite
+    formation energy (the conditions of a model that takes one; the column must be there). Usable: a CIF that
+    parses, a primitive cell of at most ``MAX_SITES`` atoms, elements up to Lr (Z = 103) — every row the
+    matrix representation and the element features can hold. The one reader of structure rows: evaluation,
+    coverage, benchmarks and the descriptor family's vectors all read through it."""
+    from .representation import canonical_structure
+
+    rows = read_rows(csv_path)
+    if split is not None:
+        if rows and "split" not in rows[0]:
+            raise ExplorerInputError(f"{csv_path} has no 'split' column")
+        rows = [row for row in rows if row["split"] == split]
+    if with_energy and rows and "formation_energy_per_atom" not in rows[0]:
+        raise ExplorerInputError(f"{csv_path} has no 'formation_energy_per_atom' column")
+    if shuffle_seed is not None:
+        rows = [rows[i] for i in np.random.default_rng(shuffle_seed).permutation(len(rows))]
+    out = StructureRows()
+    for row in rows:
+        if limit is not None and len(out) >= limit:
+            break
+        energy = row_energy(row) if "formation_energy_per_atom" in row else None
+        if with_energy and not (energy is not None and np.isfinite(energy)):
+            continue
+        try:
+            structure = parse_cif(row["cif"])
+        except ExplorerInputError:
+            out.malformed += 1
+            continue
+        if max_atoms is not None and len(structure) > max_atoms:
+            continue
+        primitive, detected = canonical_structure(structure)
+        if len(primitive) > MAX_SITES or max(site.specie.Z for site in primitive) > N_ELEMENTS:
+            continue
+        column = row.get("spacegroup")
+        out.append(Row(structure, sorted(site.specie.Z for site in primitive),
+                       int(column) if column not in (None, "") else detected, energy))
+    if not out:
+        raise ExplorerInputError(f"no usable rows in {csv_path}" + (f" (split {split!r})" if split else ""))
+    return out
+
+
+__all__ = ["ProcessedSet", "Row", "StructureRows", "load_processed", "load_training_data", "parse_cif", "read_rows",
+           "read_structure_rows"]

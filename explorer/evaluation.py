@@ -8,7 +8,6 @@ compared with the row's structure by pymatgen's StructureMatcher at the paper's 
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import warnings
@@ -18,14 +17,13 @@ from multiprocessing import get_context
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from .data import parse_cif, read_rows, row_energy
+from .data import read_structure_rows
 from .errors import ExplorerInputError
 from .representation import (
     LOOSE,
     MAX_SITES,
     MIN_DISTANCE,
     STRICT,
-    canonical_structure,
     detect_spacegroup,
     min_interatomic_distance,
 )
@@ -85,37 +83,13 @@ def summarize_matches(matches: list[tuple], generated: list[Structure]) -> dict:
 
 def evaluation_conditions(csv_path, limit: int | None = None, max_atoms: int | None = None,
                           split: str | None = None):
-    """(targets, species, space groups, energies, skipped) from a CSV with ``cif`` and formation energies
-    (only rows whose ``split`` column equals ``split`` when given)."""
-    rows = read_rows(csv_path)
-    if split is not None:
-        if rows and "split" not in rows[0]:
-            raise ExplorerInputError(f"{csv_path} has no 'split' column")
-        rows = [row for row in rows if row["split"] == split]
-    if rows and "formation_energy_per_atom" not in rows[0]:
-        raise ExplorerInputError(f"{csv_path} has no 'formation_energy_per_atom' column")
-    max_atoms = min(max_atoms or MAX_SITES, MAX_SITES)
-    targets, species, spacegroups, energies, skipped = [], [], [], [], 0
-    for row in rows:
-        if limit is not None and len(targets) >= limit:
-            break
-        energy = row_energy(row)
-        try:
-            structure = parse_cif(row["cif"])
-        except ExplorerInputError:
-            skipped += 1
-            continue
-        if len(structure) > max_atoms or not math.isfinite(energy):
-            continue
-        primitive, detected = canonical_structure(structure)
-        if len(primitive) > MAX_SITES or max(site.specie.Z for site in primitive) > 103:
-            continue
-        column = row.get("spacegroup")
-        targets.append(structure)
-        species.append(sorted(site.specie.Z for site in primitive))
-        spacegroups.append(int(column) if column not in (None, "") else detected)
-        energies.append(energy)
-    return targets, species, spacegroups, energies, skipped
+    """(targets, species, space groups, energies, skipped) of the first ``limit`` usable rows of a CSV with
+    ``cif`` and formation energies (:func:`~explorer.data.read_structure_rows`: a finite energy, at most
+    ``max_atoms`` and ``MAX_SITES`` atoms as read; only rows whose ``split`` column equals ``split`` when
+    given); ``skipped``: the rows read whose CIF is malformed."""
+    rows = read_structure_rows(csv_path, split, min(max_atoms or MAX_SITES, MAX_SITES), limit, with_energy=True)
+    return ([r.structure for r in rows], [r.species for r in rows], [r.spacegroup for r in rows],
+            [r.energy for r in rows], rows.malformed)
 
 
 def evaluation_requests(species, spacegroups, energies, generator=None) -> list:

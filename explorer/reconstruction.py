@@ -80,7 +80,7 @@ def reconstruct(structure=None, vector=None, model: str | None = None, seed: int
 
 def reference_scale(csv_path, max_atoms: int, params):
     """Entry scales of the reconstruction loss from the CSV's train rows (its val rows without a train split)."""
-    from .coverage import read_structure_rows
+    from .data import read_structure_rows
     from .data import read_rows
     from .generators.descriptor.reconstruction import entry_scale
     from .generators.descriptor.vector import ead_block, reduced_cell
@@ -100,7 +100,7 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
     matches), validity, mean loss, seconds_per_structure (reconstruction only). ``options``: Reconstructor
     settings (default: the paper's 6 trials x 7 hops x 300 iterations; ``template_data`` that holds these rows
     leaves them out); ``callback(done, total)`` per batch."""
-    from .coverage import read_structure_rows
+    from .data import read_structure_rows
     from .evaluation import match_all, summarize_matches
     from .generators.descriptor.ead import EADParams
     from .generators.descriptor.reconstruction import Reconstructor

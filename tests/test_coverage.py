@@ -57,14 +57,6 @@ def test_unconditional_and_training_structures_exclude_each_other(tiny_csv):
         evaluate_coverage(tiny_csv, n=2, unconditional=True, training_structures=True)
 
 
-def test_conditions_of_an_energy_model_skip_rows_without_an_energy(tiny_csv):
-    from explorer.coverage import read_structure_rows
-
-    assert len(read_structure_rows(tiny_csv, "train")) == 4  # the NaN-energy row among them
-    rows = read_structure_rows(tiny_csv, "train", with_energy=True)
-    assert len(rows) == 3 and all(np.isfinite(r.energy) for r in rows)
-
-
 def test_model_samples_report_their_progress(tiny_csv):
     calls = []  # ddim takes an energy: the tiny file's NaN-energy train row is no condition (it made NaN samples)
     metrics = evaluate_coverage(tiny_csv, model="ddim", n=3, split="train", conditions_split="train", steps=2,

@@ -13,6 +13,7 @@ from explorer.data import (
     parse_cif,
     process_rows,
     read_rows,
+    read_structure_rows,
     row_energy,
 )
 from explorer.errors import ExplorerInputError
@@ -127,3 +128,24 @@ def test_load_training_data_filters_splits_and_nan(tmp_path):
     assert sorted(small.ids.tolist()) == ["tiny-1", "tiny-2", "tiny-3"]
     with pytest.raises(ExplorerInputError, match="not found"):
         load_training_data(tmp_path / "nowhere")
+
+
+def test_read_structure_rows_keeps_the_usable_rows_and_counts_the_malformed(tiny_csv):
+    rows = read_structure_rows(tiny_csv, "train")
+    assert len(rows) == 4 and rows.malformed == 1  # the NaN-energy row among them; the broken CIF counted
+    assert [r.spacegroup for r in rows] == [225, 227, 221, 225] and rows[0].species == [11, 17]
+    # the conditions of a model that takes an energy: rows without a finite one are no condition
+    energetic = read_structure_rows(tiny_csv, "train", with_energy=True)
+    assert len(energetic) == 3 and all(np.isfinite(r.energy) for r in energetic)
+    assert len(read_structure_rows(tiny_csv, "train", limit=2)) == 2
+    assert [r.structure.composition.reduced_formula for r in read_structure_rows(tiny_csv, max_atoms=2)] == ["CsCl"]
+    with pytest.raises(ExplorerInputError, match="no usable rows"):
+        read_structure_rows(tiny_csv, "nope")
+
+
+def test_read_structure_rows_with_energy_needs_the_column(tmp_path):
+    rows = [{k: v for k, v in row.items() if k != "formation_energy_per_atom"} for row in tiny_rows()]
+    path = write_csv_gz(tmp_path / "no_energy.csv.gz", rows, columns=["material_id", "split", "cif"])
+    assert len(read_structure_rows(path)) == 6
+    with pytest.raises(ExplorerInputError, match="no 'formation_energy_per_atom' column"):
+        read_structure_rows(path, with_energy=True)

@@ -60,7 +60,7 @@ class VectorSet:
 
 def dataset_structures(path, splits, max_atoms: int, limit: int | None = None, shuffle_seed: int | None = None):
     """(structures, ids) of the rows of ``splits`` with at most ``max_atoms`` atoms."""
-    from ...coverage import read_structure_rows
+    from ...data import read_structure_rows
 
     rows = []
     for split in splits:
