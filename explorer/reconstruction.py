@@ -80,8 +80,7 @@ def reconstruct(structure=None, vector=None, model: str | None = None, seed: int
 
 def reference_scale(csv_path, max_atoms: int, params):
     """Entry scales of the reconstruction loss from the CSV's train rows (its val rows without a train split)."""
-    from .data import read_structure_rows
-    from .data import read_rows
+    from .data import read_rows, read_structure_rows
     from .generators.descriptor.reconstruction import entry_scale
     from .generators.descriptor.vector import ead_block, reduced_cell
 
