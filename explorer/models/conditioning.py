@@ -130,8 +130,12 @@ class ConditionEncoder(nn.Module):
         if torch.is_grad_enabled() or self.training:
             static, per_site = self.static(cond)
         else:  # sampling calls the network many times with the same conditions: encode them once
-            if getattr(self, "_cached_for", None) is not cond:
-                self._cached = self.static(cond)
-                self._cached_for = cond
-            static, per_site = self._cached
+            # (conditions, encoding) in one attribute, read once: two sessions sampling at once with this shared
+            # network never take each other's encoding (two attributes, set one after the other, could pair
+            # one call's conditions with the other's tensors)
+            cache = getattr(self, "_encoded", None)
+            if cache is None or cache[0] is not cond:
+                cache = (cond, self.static(cond))
+                self._encoded = cache
+            static, per_site = cache[1]
         return self.time(timestep_embedding(t, self.dim)) + static, per_site

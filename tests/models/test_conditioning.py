@@ -35,3 +35,42 @@ def test_timestep_embedding():
 def test_build_model_rejects_unknown_architecture():
     with pytest.raises(ValueError):
         build_model({"arch": "mlp"})
+
+
+def test_two_sessions_sampling_at_once_never_take_each_others_encoding():
+    """The network is shared between sessions; its sampling cache of the encoded conditions must pair each call's
+    conditions with their own tensors (a race once gave one call the other's batch: "size of tensor a (6) must
+    match the size of tensor b (4)")."""
+    import sys
+    import threading
+
+    from explorer.models.conditioning import ConditionEncoder
+
+    encoder = ConditionEncoder(16).eval()
+    species = np.zeros((6, 60), dtype=np.int64)
+    species[:, :2] = [11, 17]
+    batches = [make_conditions(species[:b], np.full(b, 225), np.full(b, -1.0)) for b in (4, 6)]
+    errors = []
+
+    def sample(cond):
+        t = torch.zeros(cond.energy.shape[0])
+        try:
+            with torch.no_grad():
+                for _ in range(300):
+                    encoder._encoded = None  # every call encodes anew: the widest window for a race
+                    vector, per_site = encoder(t, cond)
+                    assert vector.shape[0] == per_site.shape[0] == cond.energy.shape[0]
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=sample, args=(cond,)) for cond in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -120,11 +120,12 @@ class TemplateStarts:
     @property
     def groups(self) -> dict:
         """Row indices by (stoichiometry pattern, atom count)."""
-        if self._groups is None:
-            self._groups = defaultdict(list)
+        if self._groups is None:  # built whole, then set: a session sampling at once never sees it half-built
+            groups = defaultdict(list)
             for i in range(len(self.rows)):
                 numbers = self.rows.numbers(i)
-                self._groups[(stoichiometry_pattern(numbers), len(numbers))].append(i)
+                groups[(stoichiometry_pattern(numbers), len(numbers))].append(i)
+            self._groups = groups
         return self._groups
 
     def _group_shapes(self, key) -> np.ndarray:
