@@ -52,8 +52,8 @@ def main(argv=None) -> int:
     targets = [reduced_cell(r.structure) for r in rows]
     template_data = args.template_data and {"file": args.template_data,
                                             "splits": [s for s in args.template_splits.split(",") if s]}
-    templates = with_template_source({"templates": 3, "template_data": template_data})
-    templates["template_starts"] = templates["template_starts"].excluding(r.structure for r in rows)
+    templates = with_template_source({"templates": 3, "template_data": template_data},
+                                     exclude=[r.structure for r in rows])
     reconstructor = Reconstructor(params, trials=6, hops=4, iterations=150, starts=8, rounds=args.rounds,
                                   swap=args.swap, permute=args.permute, **templates)
     results = []

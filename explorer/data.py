@@ -193,6 +193,18 @@ def cif_text(structure) -> str:
     return structure.to(fmt="cif")
 
 
+def read_split_rows(csv_path, splits=None) -> list[dict]:
+    """The rows of a structure CSV (:func:`read_rows`) whose ``split`` is one of ``splits`` (all rows when
+    ``splits`` is empty or None; a one-line error when the file has no ``split`` column to filter by)."""
+    rows = read_rows(csv_path)
+    if splits:
+        if rows and "split" not in rows[0]:
+            raise ExplorerInputError(f"{csv_path} has no 'split' column")
+        wanted = set(splits)
+        rows = [row for row in rows if row["split"] in wanted]
+    return rows
+
+
 @dataclass
 class Row:
     """A usable structure row: the structure as read, the atomic numbers of its primitive cell, its space group (the
@@ -221,11 +233,7 @@ def read_structure_rows(csv_path, split: str | None = None, max_atoms: int | Non
     coverage, benchmarks and the descriptor family's vectors all read through it."""
     from .representation import canonical_structure
 
-    rows = read_rows(csv_path)
-    if split is not None:
-        if rows and "split" not in rows[0]:
-            raise ExplorerInputError(f"{csv_path} has no 'split' column")
-        rows = [row for row in rows if row["split"] == split]
+    rows = read_split_rows(csv_path, None if split is None else [split])
     if with_energy and rows and "formation_energy_per_atom" not in rows[0]:
         raise ExplorerInputError(f"{csv_path} has no 'formation_energy_per_atom' column")
     if shuffle_seed is not None:
@@ -256,4 +264,4 @@ def read_structure_rows(csv_path, split: str | None = None, max_atoms: int | Non
 
 
 __all__ = ["ProcessedSet", "Row", "StructureRows", "load_processed", "load_training_data", "parse_cif", "read_rows",
-           "read_structure_rows"]
+           "read_split_rows", "read_structure_rows"]

@@ -110,10 +110,7 @@ def evaluate_reconstruction(csv_path, split: str | None = None, limit: int | Non
     rows = read_structure_rows(csv_path, split, max_atoms, limit)
     scale, scale_split = reference_scale(csv_path, max_atoms, params)
     targets = [reduced_cell(r.structure) for r in rows]
-    settings = with_template_source(options)
-    if settings.get("template_starts") is not None:  # the rows reconstructed are not their own templates
-        settings["template_starts"] = settings["template_starts"].excluding(r.structure for r in rows)
-    reconstructor = Reconstructor(params, **settings)
+    reconstructor = Reconstructor(params, **with_template_source(options, exclude=[r.structure for r in rows]))
     started, out, losses = time.time(), [], []
     for start in range(0, len(targets), batch):
         part = targets[start : start + batch]

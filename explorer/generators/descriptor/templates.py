@@ -105,9 +105,9 @@ class TemplateStarts:
     def excluding(self, structures) -> TemplateStarts:
         """These templates without ``structures`` (as read from the same rows: the rows being reconstructed are
         not their own templates); the prototype library (train rows only) is returned as it is."""
-        if not isinstance(self.rows, _StructureRows):
-            return self
         left_out = {_identity(s) for s in structures}
+        if not left_out or not isinstance(self.rows, _StructureRows):
+            return self
         kept = [s for s in self.rows.structures if _identity(s) not in left_out]
         return self if len(kept) == len(self.rows) else TemplateStarts.from_structures(kept, self.shortlist)
 
@@ -161,16 +161,11 @@ class TemplateStarts:
 def template_structures(csv_path, splits=None) -> list:
     """The structures of a structure CSV (its rows of ``splits`` when given) that a reconstruction can start from:
     parsed CIFs of at most 60 atoms (unreadable rows are skipped)."""
-    from ...data import read_rows
+    from ...data import read_split_rows
     from ...structure_io import parse_cif
 
-    rows = read_rows(csv_path)
-    if splits:
-        if rows and "split" not in rows[0]:
-            raise ExplorerInputError(f"{csv_path} has no 'split' column for the template splits {list(splits)}")
-        rows = [row for row in rows if row["split"] in set(splits)]
     out = []
-    for row in rows:
+    for row in read_split_rows(csv_path, splits):
         try:
             structure = parse_cif(row["cif"])
         except ExplorerInputError:
@@ -193,7 +188,7 @@ def template_data_path(name) -> Path:
     return Path(name) if Path(name).is_file() else data_file(str(name))
 
 
-def with_template_source(settings: dict, required: bool = True) -> dict:
+def with_template_source(settings: dict, required: bool = True, exclude=()) -> dict:
     """Reconstructor ``settings`` with ``template_starts`` added when they ask for ``templates`` > 0: the known
     structures that ``template_data`` names (``{"file": CSV, "splits": [...]}``, the file a path or a name in
     the data directory; read once per process), else the prototype library of the data directory (built once
@@ -201,7 +196,9 @@ def with_template_source(settings: dict, required: bool = True) -> dict:
     without the structure files, and the library is built if it must be (235 s once on 2 cores). Not required
     (a model's default): used only when the files are there and the library is ready (built in this process or
     cached, as ``explorer generate`` and the app do for their prototypes), else the settings with ``templates``
-    0 — a model's default never makes a sampling call wait for the library."""
+    0 — a model's default never makes a sampling call wait for the library. ``exclude``: structures (as read
+    from their rows) that are not their own templates — the rows a run reconstructs
+    (:meth:`TemplateStarts.excluding`)."""
     data = settings.get("template_data")
     settings = {k: v for k, v in settings.items() if k != "template_data"}
     if not settings.get("templates") or settings.get("template_starts") is not None:
@@ -219,7 +216,7 @@ def with_template_source(settings: dict, required: bool = True) -> dict:
         key = (str(path.resolve()), path.stat().st_mtime_ns, splits)
         if key not in _SOURCES:
             _SOURCES[key] = TemplateStarts.from_structures(template_structures(path, splits))
-        return {**settings, "template_starts": _SOURCES[key]}
+        return {**settings, "template_starts": _SOURCES[key].excluding(exclude)}
     from ...config import data_dir
     from ...prototypes import load_prototype_library, prototype_library_ready, require_prototype_library
 
