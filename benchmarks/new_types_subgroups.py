@@ -9,6 +9,8 @@ the atom count) and matched again. Prints the rows reachable per relation of H t
     python benchmarks/new_types_subgroups.py val 4   # -> benchmarks/results/new_types_subgroups_val_k4.json
     python benchmarks/new_types_subgroups.py val 4 relax   # also: the first template of each sub / other group
                                                            # relaxed with M3GNet, snapped into G, matched
+    python benchmarks/new_types_subgroups.py val 4 supergroup   # instead: pyxtal's supergroup search (d_tol 1 A)
+                                                                # on the first templates that match loosely
 """
 
 from __future__ import annotations
@@ -67,7 +69,30 @@ def relaxed_into(items, requests, targets) -> list[dict]:
     return out
 
 
-def main(split: str, k: int, relax_them: bool = False) -> None:
+def lifted_by_pyxtal(structure, spacegroup: int, seconds: int = 60):
+    """pyxtal's pseudo-symmetry search: ``structure`` moved (≤ 1 Å) into the supergroup ``spacegroup``, or None
+    (also when the search takes longer than ``seconds``)."""
+    import signal
+
+    from pyxtal import pyxtal
+
+    def give_up(*_):
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(seconds)
+    try:
+        crystal = pyxtal()
+        crystal.from_seed(structure, tol=0.05)
+        found = crystal.supergroup(spacegroup, d_tol=1.0)[0]
+        return found[0].to_pymatgen() if found else None
+    except Exception:  # no path to the group, or pyxtal gives up
+        return None
+    finally:
+        signal.alarm(0)
+
+
+def main(split: str, k: int, relax_them: bool = False, supergroup: bool = False) -> None:
     from explorer.config import data_file
     from explorer.evaluation import evaluation_conditions, evaluation_requests, match_all, rows_without_prototype
     from explorer.prototypes import load_prototype_library, stoichiometry_pattern
@@ -102,6 +127,16 @@ def main(split: str, k: int, relax_them: bool = False) -> None:
             "symprec": symprec,
             "lifted": [bool(lifted_by[id(item)][0]), bool(lifted_by[id(item)][1])] if refined is not None else None}
            for item, m in zip(items, raw) for row, other, relation, p, refined, symprec in [item]]
+    if supergroup:
+        from explorer.representation import detect_spacegroup
+
+        chosen = [i for i, o in enumerate(out) if o["relation"] != "super" and o["rank"] == 0 and o["raw"][1]]
+        found = [lifted_by_pyxtal(items[i][3].structure, out[i]["group"]) for i in chosen]
+        found = [(i, s) for i, s in zip(chosen, found) if s is not None and detect_spacegroup(s) == out[i]["group"]]
+        matches = match_all([s for _, s in found], [targets[out[i]["row"]] for i, _ in found], 1)
+        print("pyxtal supergroup search on", len(chosen), "loose first templates: in G", len(found),
+              "loose", sum(bool(m[1]) for m in matches), flush=True)
+        return
     if relax_them:
         chosen = [i for i, item in enumerate(items) if item[2] != "super" and item[3].rank == 0]
         for i, o in zip(chosen, relaxed_into([items[i] for i in chosen], requests, targets)):
@@ -126,4 +161,4 @@ def main(split: str, k: int, relax_them: bool = False) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "val", int(sys.argv[2]) if len(sys.argv) > 2 else 4,
-         sys.argv[3:4] == ["relax"])
+         sys.argv[3:4] == ["relax"], sys.argv[3:4] == ["supergroup"])
