@@ -13,20 +13,27 @@ import time
 import warnings
 
 
-def main(split: str, k: int) -> None:
-    from explorer.candidates import make_candidate
+def new_type_rows(split: str):
+    """(targets, requests, the indices of the rows without a template of their group, the prototype library) of
+    mp_structures' ``split``, ≤ 20 atoms."""
     from explorer.config import data_file
-    from explorer.evaluation import evaluation_conditions, evaluation_requests, match_all, rows_without_prototype
+    from explorer.evaluation import evaluation_conditions, evaluation_requests, rows_without_prototype
     from explorer.prototypes import load_prototype_library
-    from explorer.relax import relax
-    from explorer.relax.potentials import shared_potential
 
     warnings.simplefilter("ignore")
     targets, species, groups, energies, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), max_atoms=20,
                                                                    split=split)
     requests = evaluation_requests(species, groups, energies)
-    keep = rows_without_prototype(requests)
-    library = load_prototype_library()
+    return targets, requests, rows_without_prototype(requests), load_prototype_library()
+
+
+def main(split: str, k: int) -> None:
+    from explorer.candidates import make_candidate
+    from explorer.evaluation import match_all
+    from explorer.relax import relax
+    from explorer.relax.potentials import shared_potential
+
+    targets, requests, keep, library = new_type_rows(split)
     started = time.time()
     items = [(row, p) for row in keep for p in library.query_subgroup(requests[row].species, requests[row].spacegroup,
                                                                       k=k, other_formulas_only=True)]

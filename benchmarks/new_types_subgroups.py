@@ -3,8 +3,9 @@ types; issue 14, a val study): a known structure in a group H < G, its elements 
 distortion of the requested structure, so symmetrising it with a looser tolerance gives a candidate in G. Per row,
 the same-pattern templates (other formulas) of every group are substituted as the prototypes are
 (``PrototypeLibrary._ranked`` / ``_substituted``, up to ``k`` per group); each is matched with the real structure
-as it is, and symmetrised into G (spglib at symprec 0.1 … 1.0, the refined primitive cell kept where it has G and
-the atom count) and matched again. Prints the rows reachable per relation of H to G (subgroup, supergroup, other).
+as it is, and symmetrised into G (``representation.symmetrize`` at spglib tolerances 0.1 … 1.0 Å: the refined
+primitive cell where it has G) and matched again. Prints the rows reachable per relation of H to G (subgroup,
+supergroup, other).
 
     python benchmarks/new_types_subgroups.py val 4   # -> benchmarks/results/new_types_subgroups_val_k4.json
     python benchmarks/new_types_subgroups.py val 4 relax   # also: the first template of each sub / other group
@@ -18,27 +19,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-import warnings
 
 SYMPRECS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-
-
-def symmetrised(structure, spacegroup: int):
-    """``structure`` refined into ``spacegroup`` at the smallest tolerance that finds it (primitive standard cell
-    with the same number of atoms), or None."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    for symprec in SYMPRECS:
-        try:
-            analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
-            if analyzer.get_space_group_number() != spacegroup:
-                continue
-            refined = analyzer.get_primitive_standard_structure()
-        except Exception:  # spglib gives up on a bad cell at a large tolerance
-            continue
-        if len(refined) == len(structure):
-            return refined, symprec
-    return None, None
 
 
 def relaxed_into(items, requests, targets) -> list[dict]:
@@ -93,17 +75,14 @@ def lifted_by_pyxtal(structure, spacegroup: int, seconds: int = 60):
 
 
 def main(split: str, k: int, relax_them: bool = False, supergroup: bool = False) -> None:
-    from explorer.config import data_file
-    from explorer.evaluation import evaluation_conditions, evaluation_requests, match_all, rows_without_prototype
-    from explorer.prototypes import load_prototype_library, stoichiometry_pattern
+    from new_types_parents import new_type_rows
+
+    from explorer.evaluation import match_all
+    from explorer.prototypes import stoichiometry_pattern
+    from explorer.representation import symmetrize
     from explorer.symmetric import is_subgroup
 
-    warnings.simplefilter("ignore")
-    targets, species, groups, energies, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), max_atoms=20,
-                                                                   split=split)
-    requests = evaluation_requests(species, groups, energies)
-    keep = rows_without_prototype(requests)
-    library = load_prototype_library()
+    targets, requests, keep, library = new_type_rows(split)
     started = time.time()
     items = []
     for row in keep:
@@ -115,8 +94,8 @@ def main(split: str, k: int, relax_them: bool = False, supergroup: bool = False)
                 continue
             relation = "sub" if is_subgroup(other, group) else "super" if is_subgroup(group, other) else "other"
             for p in library._substituted(library._ranked(members, z, True), k, None, None):
-                refined, symprec = symmetrised(p.structure, group)
-                items.append((row, other, relation, p, refined, symprec))
+                refined = symmetrize(p.structure, group, tolerances=SYMPRECS)
+                items.append((row, other, relation, p, refined))
     print("templates", len(items), "seconds", round(time.time() - started), flush=True)
     raw = match_all([item[3].structure for item in items], [targets[item[0]] for item in items], 1)
     up = [item for item in items if item[4] is not None]
@@ -124,9 +103,8 @@ def main(split: str, k: int, relax_them: bool = False, supergroup: bool = False)
     lifted_by = {id(item): m for item, m in zip(up, lifted)}
     out = [{"row": row, "group": int(requests[row].spacegroup), "template_group": other, "relation": relation,
             "rank": p.rank, "source": p.source_formula, "distance": p.distance, "raw": [bool(m[0]), bool(m[1])],
-            "symprec": symprec,
             "lifted": [bool(lifted_by[id(item)][0]), bool(lifted_by[id(item)][1])] if refined is not None else None}
-           for item, m in zip(items, raw) for row, other, relation, p, refined, symprec in [item]]
+           for item, m in zip(items, raw) for row, other, relation, p, refined in [item]]
     if supergroup:
         from explorer.representation import detect_spacegroup
 
