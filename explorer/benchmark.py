@@ -28,10 +28,13 @@ Methods (rows of the table):
 
 The per-row results are kept as JSON lines (one file per method, under ``<out>/benchmark-<task>-<split>-<key>/``,
 the key fixing the file, split, size limit, budget, seed and relaxation settings), a chunk of rows at a time, so
-a stopped run resumes where it stopped and a larger ``limit`` only adds rows. **dng** (de novo generation): the
-coverage metrics of :mod:`explorer.coverage` for every model that samples without conditions (its samples saved
-a chunk at a time, so a stopped run resumes too), and the sanity row ``train-structures`` (training rows against
-the reference split).
+a stopped run resumes where it stopped and a larger ``limit`` only adds rows. Runs of the same command side by
+side (two processes, or machines that share the output folder) split the work: a process claims a method's chunk
+before it makes it (``<name>.claim-<first row>``, removed when the chunk is saved; the claim of a process that
+died is taken over), skips what another one holds, and waits for those rows before it writes the table.
+**dng** (de novo generation): the coverage metrics of :mod:`explorer.coverage` for every model that samples
+without conditions (its samples saved a chunk at a time, so a stopped run resumes too), and the sanity row
+``train-structures`` (training rows against the reference split).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -53,6 +58,8 @@ PEERS = ("explorer", "pyxtal-random", "pyxtal-random-relaxed", "ion-exchange", "
 DNG_SANITY = "train-structures"
 CHUNK = 16  # rows per saved chunk (and per sampling batch of a model)
 DNG_CHUNK = 16  # unconditional samples per saved chunk of the dng task
+CLAIM_WAIT_S = 20.0  # how often a run that waits for another one's claimed chunks looks again
+CLAIM_STALE_S = 12 * 3600  # a claim from another machine this old is taken over (its run must have died)
 VERSION = 2  # of the records: 2 = the explorer pipeline relaxes its prototypes (search.py)
 BOOKKEEPING = ("metrics", "note", "device", "sampling_note", "command", "data", "peer")  # not in a fingerprint
 TABLE_FIELDS = ("model", "task", "k", "n", "rows_with_candidates", "match_rate", "match_rate_loose",
@@ -383,27 +390,85 @@ def run_csp(settings: CspSettings, out: str | Path, limit: int | None = None, mo
     records = {name: method_records(folder, name) for name in names}
     _load_outside_timing(names)
     chunks = [list(range(start, min(start + CHUNK, len(rows)))) for start in range(0, len(rows), CHUNK)]
-    for c, index in enumerate(chunks):
-        todo = [name for name in names if any(i not in records[name] for i in index)]
-        if not todo:
-            continue
-        shared = {}
-        for name in todo:  # each method's rows are saved as soon as they are scored
-            produced = _produce(name, rows, index, settings, shared)
-            flat = [(j, s) for j, p in enumerate(produced) for s in p.structures]
-            scores = _score([s for _, s in flat], [rows.targets[index[j]] for j, _ in flat],
-                            [rows.spacegroups[index[j]] for j, _ in flat], workers)
-            lines = []
-            for j, p in enumerate(produced):
-                mine = [score for (owner, _), score in zip(flat, scores) if owner == j]
-                record = RowRecord(index[j], mine, p.first, p.best, round(p.seconds, 4), p.missing)  # as saved
-                records[name][index[j]] = record
-                lines.append(record.to_json())
-            append_lines(folder / f"{name}.jsonl", lines)
-            if callback is not None:
-                callback(name, c + 1, len(chunks))
+    while True:
+        held_elsewhere = False
+        for c, index in enumerate(chunks):
+            shared = {}
+            for name in [name for name in names if any(i not in records[name] for i in index)]:
+                claim = claim_chunk(folder, name, index[0])
+                if claim is None:  # another run is making it
+                    held_elsewhere = True
+                    continue
+                try:  # each method's rows are saved as soon as they are scored
+                    records[name] = read_records(folder / f"{name}.jsonl")  # another run may have just saved it
+                    if all(i in records[name] for i in index):
+                        continue
+                    lines = _chunk_records(name, rows, index, settings, shared, workers)
+                    records[name].update((record.row, record) for record in lines)
+                    append_lines(folder / f"{name}.jsonl", [record.to_json() for record in lines])
+                finally:
+                    claim.unlink(missing_ok=True)
+                if callback is not None:
+                    callback(name, c + 1, len(chunks))
+        if not held_elsewhere:
+            break
+        time.sleep(CLAIM_WAIT_S)
+        records = {name: read_records(folder / f"{name}.jsonl") for name in names}
     ks = sorted({1, settings.k})
     return [row for name in names for row in csp_table(name, [records[name][i] for i in range(len(rows))], ks)]
+
+
+def _chunk_records(name: str, rows: CspRows, index: list[int], settings: CspSettings, shared: dict,
+                   workers: int | None) -> list[RowRecord]:
+    """The records of method ``name`` for the rows ``index``: its candidates, scored."""
+    produced = _produce(name, rows, index, settings, shared)
+    flat = [(j, s) for j, p in enumerate(produced) for s in p.structures]
+    scores = _score([s for _, s in flat], [rows.targets[index[j]] for j, _ in flat],
+                    [rows.spacegroups[index[j]] for j, _ in flat], workers)
+    return [RowRecord(index[j], [score for (owner, _), score in zip(flat, scores) if owner == j], p.first, p.best,
+                      round(p.seconds, 4), p.missing)  # as saved
+            for j, p in enumerate(produced)]
+
+
+def claim_chunk(folder: Path, name: str, first_row: int) -> Path | None:
+    """Claim the chunk of method ``name`` that starts at ``first_row`` for this process: the claim file (remove it
+    when the chunk is saved), or None while another live run holds it. A claim of a process of this machine that
+    is gone, or one from another machine older than :data:`CLAIM_STALE_S`, is taken over."""
+    path = folder / f"{name}.claim-{first_row}"
+    for _ in range(2):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if not _claim_abandoned(path):
+                return None
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(handle, "w") as claim:
+            claim.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
+        return path
+    return None
+
+
+def _claim_abandoned(path: Path) -> bool:
+    try:
+        host, pid, since = path.read_text().split()
+        pid, since = int(pid), float(since)
+    except FileNotFoundError:  # released in the meantime
+        return True
+    except (OSError, ValueError):  # being written just now, or left half-written by a run that died at once
+        try:
+            return time.time() - path.stat().st_mtime > 60
+        except FileNotFoundError:
+            return True
+    if host != socket.gethostname():
+        return time.time() - since > CLAIM_STALE_S
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def csp_table(name: str, records: list[RowRecord], ks) -> list[dict]:

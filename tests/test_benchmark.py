@@ -60,6 +60,56 @@ def test_a_run_scores_the_peers_on_the_same_rows_and_resumes(tiny_data_dir, tmp_
     assert bigger[0]["n"] == 4  # the later rows were added
 
 
+def test_two_runs_side_by_side_split_the_chunks_and_write_the_same_table(tmp_path, monkeypatch):
+    import threading
+
+    csv = kcl_rows(tmp_path / "rows.csv.gz")
+    settings = CspSettings(str(csv), "test", 20, k=2, seed=0)
+    monkeypatch.setattr(benchmark, "CHUNK", 1)
+    monkeypatch.setattr(benchmark, "CLAIM_WAIT_S", 0.05)
+    made, real = [], benchmark._produce
+
+    def produce(name, rows, index, *rest):
+        made.append((name, tuple(index)))
+        return real(name, rows, index, *rest)
+
+    monkeypatch.setattr(benchmark, "_produce", produce)
+    names = ["test-structures", "pyxtal-random"]
+    tables = [None, None]
+
+    def run(k):
+        tables[k] = run_csp(settings, tmp_path / "out", limit=4, models=names)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tables[0] == tables[1] and tables[0][0]["n"] == 4
+    assert sorted(made) == sorted({(name, (i,)) for name in names for i in range(4)})  # every chunk made once
+    folder = settings.record_dir(tmp_path / "out")
+    assert not list(folder.glob("*.claim-*"))
+    assert sorted(line["row"] for line in read_json_lines(folder / "pyxtal-random.jsonl")) == [0, 1, 2, 3]
+
+
+def test_a_claim_is_respected_while_its_run_lives_and_taken_over_when_it_died(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    claim = benchmark.claim_chunk(tmp_path, "m", 0)
+    assert claim is not None and benchmark.claim_chunk(tmp_path, "m", 0) is None  # this process holds it
+    assert benchmark.claim_chunk(tmp_path, "m", 16) is not None  # another chunk is free
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claim.write_text(f"{os.uname().nodename} {int(gone.stdout)} {time.time():.0f}\n")
+    assert benchmark.claim_chunk(tmp_path, "m", 0) == claim  # its process is gone
+    claim.write_text(f"elsewhere 1 {time.time():.0f}\n")
+    assert benchmark.claim_chunk(tmp_path, "m", 0) is None  # another machine's, recent
+    claim.write_text(f"elsewhere 1 {time.time() - benchmark.CLAIM_STALE_S - 1:.0f}\n")
+    assert benchmark.claim_chunk(tmp_path, "m", 0) == claim  # another machine's, abandoned
+
+
 def test_unknown_rows_and_bad_budgets_are_refused(tmp_path):
     csv = kcl_rows(tmp_path / "rows.csv.gz")
     with pytest.raises(ExplorerInputError, match="unknown benchmark row"):
