@@ -32,6 +32,7 @@ def main(split: str, k: int) -> None:
     from explorer.evaluation import match_all
     from explorer.relax import relax
     from explorer.relax.potentials import shared_potential
+    from explorer.search import meets_request
 
     targets, requests, keep, library = new_type_rows(split)
     started = time.time()
@@ -45,7 +46,7 @@ def main(split: str, k: int) -> None:
         structure = p.structure
         if result.structure is not None:
             again = make_candidate(result.structure, requests[row].spacegroup, None, snap=True)
-            if again.spacegroup_detected == requests[row].spacegroup and again.min_distance >= 0.5:
+            if meets_request(again):
                 structure = again.structure
         relaxed.append(structure)
     after = match_all(relaxed, [targets[row] for row, _ in items], 1)

@@ -30,6 +30,7 @@ def relaxed_into(items, requests, targets) -> list[dict]:
     from explorer.evaluation import match_all
     from explorer.relax import relax
     from explorer.relax.potentials import shared_potential
+    from explorer.search import meets_request
 
     results = relax([item[3].structure for item in items], potential=shared_potential("m3gnet"), fmax=0.05,
                     steps=300, formation="none", device="cpu")
@@ -40,15 +41,19 @@ def relaxed_into(items, requests, targets) -> list[dict]:
             out.append({"in_group": False, "energy": None, "structure": None})
             continue
         candidate = make_candidate(result.structure, group, None, snap=True)
-        ok = candidate.spacegroup_detected == group and candidate.min_distance >= 0.5
-        out.append({"in_group": bool(ok), "energy": result.energy_per_atom, "structure": candidate.structure})
+        out.append({"in_group": meets_request(candidate), "energy": result.energy_per_atom,
+                    "structure": candidate.structure})
     kept = [(i, o) for i, o in enumerate(out) if o["in_group"]]
     matches = match_all([o["structure"] for _, o in kept], [targets[items[i][0]] for i, _ in kept], 1)
     for (_, o), m in zip(kept, matches):
-        o["match"] = [bool(m[0]), bool(m[1])]
+        o["match"] = _strict_loose(m)
     for o in out:
         o.pop("structure")
     return out
+
+
+def _strict_loose(match) -> list[bool]:
+    return [bool(match[0]), bool(match[1])]
 
 
 def lifted_by_pyxtal(structure, spacegroup: int, seconds: int = 60):
@@ -79,7 +84,7 @@ def main(split: str, k: int, relax_them: bool = False, supergroup: bool = False)
 
     from explorer.evaluation import match_all
     from explorer.prototypes import stoichiometry_pattern
-    from explorer.representation import symmetrize
+    from explorer.representation import detect_spacegroup, symmetrize
     from explorer.symmetric import is_subgroup
 
     targets, requests, keep, library = new_type_rows(split)
@@ -99,15 +104,13 @@ def main(split: str, k: int, relax_them: bool = False, supergroup: bool = False)
     print("templates", len(items), "seconds", round(time.time() - started), flush=True)
     raw = match_all([item[3].structure for item in items], [targets[item[0]] for item in items], 1)
     up = [item for item in items if item[4] is not None]
-    lifted = match_all([item[4] for item in up], [targets[item[0]] for item in up], 1)
-    lifted_by = {id(item): m for item, m in zip(up, lifted)}
-    out = [{"row": row, "group": int(requests[row].spacegroup), "template_group": other, "relation": relation,
-            "rank": p.rank, "source": p.source_formula, "distance": p.distance, "raw": [bool(m[0]), bool(m[1])],
-            "lifted": [bool(lifted_by[id(item)][0]), bool(lifted_by[id(item)][1])] if refined is not None else None}
-           for item, m in zip(items, raw) for row, other, relation, p, refined in [item]]
+    lifted = iter(match_all([item[4] for item in up], [targets[item[0]] for item in up], 1))  # in the order of items
+    out = []
+    for (row, other, relation, p, refined), m in zip(items, raw):
+        out.append({"row": row, "group": int(requests[row].spacegroup), "template_group": other,
+                    "relation": relation, "rank": p.rank, "source": p.source_formula, "distance": p.distance,
+                    "raw": _strict_loose(m), "lifted": None if refined is None else _strict_loose(next(lifted))})
     if supergroup:
-        from explorer.representation import detect_spacegroup
-
         chosen = [i for i, o in enumerate(out) if o["relation"] != "super" and o["rank"] == 0 and o["raw"][1]]
         found = [lifted_by_pyxtal(items[i][3].structure, out[i]["group"]) for i in chosen]
         found = [(i, s) for i, s in zip(chosen, found) if s is not None and detect_spacegroup(s) == out[i]["group"]]
