@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     from explorer.config import data_file
     from explorer.evaluation import evaluation_conditions, evaluation_requests, match_all
     from explorer.prototypes import load_prototype_library
-    from explorer.search import _prototype_candidate, _relax_prototypes
+    from explorer.search import _prototype_candidate, _relax_candidates
 
     targets, species, groups, energies, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), args.limit, 20,
                                                                   args.split)
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     for row, (request, target) in enumerate(zip(requests, targets)):
         found = library.query(request.species, request.spacegroup, k=args.k, other_formulas_only=True)
         candidates = [_prototype_candidate(p, request, None) for p in found]
-        _relax_prototypes([(0, c) for c in candidates], [request], "cpu")
+        _relax_candidates([(0, c) for c in candidates], [request], "cpu")
         matches = match_all([c.structure for c in candidates], [target] * len(candidates), 1)
         record = {"row": row, "formula": target.composition.reduced_formula, "spacegroup": request.spacegroup,
                   "prototypes": [{"source": c.extra["prototype"]["source_formula"],

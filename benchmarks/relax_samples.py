@@ -3,7 +3,7 @@
 For each row (first ``--limit`` rows of a split, ≤ 20 atoms) one sample of ``--model`` (seed 0, as
 ``explorer evaluate generation`` draws it) is matched against the row's structure (loose and strict), then
 relaxed with M3GNet and refined onto the requested group exactly as the pipeline relaxes its prototypes
-(:func:`explorer.search._relax_prototypes`: ≤ 300 FIRE steps to 0.05 eV/Å, cell included; a relaxation that
+(:func:`explorer.search._relax_candidates`: ≤ 300 FIRE steps to 0.05 eV/Å, cell included; a relaxation that
 fails or loses the group keeps the sample as it was) and matched again. One JSON line per row, then the summary
 (match rates before and after, on all rows and on the rows without a prototype of their group). Usage::
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from explorer.config import data_file
     from explorer.evaluation import evaluation_conditions, evaluation_requests, match_all, rows_without_prototype
     from explorer.generators import get_generator
-    from explorer.search import _relax_prototypes
+    from explorer.search import _relax_candidates
 
     targets, species, groups, energies, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), args.limit, 20,
                                                                   args.split)
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     candidates = [make_candidate(s, r.spacegroup, r.target, snap=True, model=generator.name)
                   for s, r in zip(samples, requests)]
     before = match_all([c.structure for c in candidates], targets, 1)
-    _relax_prototypes(list(enumerate(candidates)), requests, "cpu")
+    _relax_candidates(list(enumerate(candidates)), requests, "cpu")
     after = match_all([c.structure for c in candidates], targets, 1)
     records = []
     for row, (candidate, target, b, a) in enumerate(zip(candidates, targets, before, after)):

@@ -46,7 +46,8 @@ def main(argv=None) -> int:
 
     from explorer.config import data_file
     from explorer.generators.langevin.dataset import load_asymmetric, load_training_units
-    from explorer.generators.langevin.wyckoff import SplitPrior, cell_counts, centring, site_splits, split_key
+    from explorer.generators.langevin.wyckoff import SplitPrior, cell_counts, site_splits, split_key
+    from explorer.spacegroups import lattice_points
 
     train = load_training_units()
     base = SplitPrior.counted(train)
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
         unit = rows.unit(i)
         g = unit.spacegroup
         truth = split_key(unit.numbers, unit.wyckoff)
-        species = [z for z, n in cell_counts(g, unit.numbers, unit.wyckoff).items() for _ in range(n // centring(g))]
+        counts = cell_counts(g, unit.numbers, unit.wyckoff)
+        species = [z for z, n in counts.items() for _ in range(n // lattice_points(g))]
         for name, prior in variants.items():
             try:
                 options = site_splits(species, g, prior)

@@ -99,3 +99,35 @@ def test_library_never_imports_panel():
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom) and not node.level}
         assert "panel" not in imported, path
+
+
+def top_level_names(path: Path) -> set[str]:
+    """The names a module defines or imports at its top level (functions, classes, assignments, imports)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return names
+
+
+def test_scripts_outside_the_package_import_names_that_exist():
+    """benchmarks/, apps/ and scripts/ import explorer inside functions too, where a renamed helper would only
+    fail when the study is run again."""
+    found = modules()
+    missing = []
+    for script in sorted(p for folder in ("benchmarks", "apps", "scripts") for p in (REPO / folder).glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level or not (node.module or "").startswith("explorer"):
+                continue
+            if node.module not in found:
+                missing.append(f"{script.name}: {node.module}")
+                continue
+            names = top_level_names(found[node.module])
+            missing += [f"{script.name}: {node.module}.{a.name}" for a in node.names
+                        if a.name not in names and f"{node.module}.{a.name}" not in found]
+    assert not missing, missing
