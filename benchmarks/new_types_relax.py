@@ -3,6 +3,11 @@ pipeline's M3GNet relaxation (issue 14; a val study). Per sample: strict / loose
 energy, group; then a summary line (any of the draws). Which one an energy order puts first is read from the JSON.
 
     python benchmarks/new_types_relax.py val 4   # -> benchmarks/results/new_types_relax_val_d4.json
+    python benchmarks/new_types_relax.py report benchmarks/results/new_types_relax_val_d16.json  # pools
+
+``report``: what a pool of the first m draws gives when its samples are ordered by relaxed energy (those that
+keep the requested group after relaxation, as the pipeline keeps them): the lowest-energy one, any of the
+lowest-energy j, and any of the m.
 """
 
 from __future__ import annotations
@@ -61,5 +66,34 @@ def main(split: str, draws: int) -> None:
                       "after_loose": rate("after", 1), "seconds": round(time.time() - started)}))
 
 
+def pool_report(path: str) -> list[dict]:
+    records = json.load(open(path))
+    rows = sorted({r["row"] for r in records})
+    draws = 1 + max(r["draw"] for r in records)
+    out = []
+    for m in sorted({1, 2, 4, 8, draws} & set(range(1, draws + 1))):
+        line = {"pool": m, "rows": len(rows)}
+        for j in (1, 2, 4, 6):
+            if j > m:
+                continue
+            for key, index in (("strict", 0), ("loose", 1)):
+                hits = 0
+                for row in rows:
+                    pool = [r for r in records if r["row"] == row and r["draw"] < m]
+                    kept = sorted((r for r in pool if r["energy"] is not None and r["sg_after"] == r["group"]),
+                                  key=lambda r: r["energy"])
+                    hits += any(r["after"][index] for r in kept[:j])
+                line[f"lowest_{j}_{key}"] = round(hits / len(rows), 4)
+        for key, index in (("strict", 0), ("loose", 1)):
+            line[f"any_{key}"] = round(sum(any(r["after"][index] for r in records if r["row"] == row and r["draw"] < m)
+                                           for row in rows) / len(rows), 4)
+        out.append(line)
+    return out
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["report"]:
+        for line in pool_report(sys.argv[2]):
+            print(json.dumps(line))
+        sys.exit(0)
     main(sys.argv[1] if len(sys.argv) > 1 else "val", int(sys.argv[2]) if len(sys.argv) > 2 else 1)
