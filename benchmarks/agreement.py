@@ -14,12 +14,13 @@ source, relaxed energy, strict / loose match with the row's structure, and which
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from prototype_ranking import run_study
 
 CHUNK = 16
 
@@ -134,17 +135,7 @@ def report(path: Path) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--limit", type=int, default=300)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--report-only", action="store_true")
-    args = parser.parse_args(argv)
-    if not args.report_only:
-        study(args.split, args.limit, args.out)
-    for row in report(args.out):
-        print(json.dumps(row))
-    return 0
+    return run_study(study, report, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -140,8 +140,10 @@ def report(path: Path) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_study(study, report, doc: str, argv=None) -> int:
+    """The command line of a study that writes per-row records once (``study(split, limit, out)``, resumable)
+    and then scores rankers on them (``report(out)``, one JSON line each)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--split", default="val")
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--out", type=Path, required=True)
@@ -152,6 +154,10 @@ def main(argv=None) -> int:
     for row in report(args.out):
         print(json.dumps(row))
     return 0
+
+
+def main(argv=None) -> int:
+    return run_study(study, report, __doc__, argv)
 
 
 if __name__ == "__main__":
