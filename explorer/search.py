@@ -21,11 +21,12 @@ source, each saying which.
    new elements' bond lengths; relaxed, it is the real structure more often (val, first 300 rows ≤ 20 atoms,
    first template: strict 0.847 → 0.873, loose 0.890 → 0.897). A relaxed prototype that fails, or loses the
    group even after refinement, is kept as substituted; ``extra["relaxed"]`` says which.
-5. where retrieval is short (fewer templates of the requested group than prototype slots), the network
-   samples are relaxed in the same run, and they and the distorted parent-group prototypes are **ordered by
-   relaxed energy** (eV/atom, lowest first; unrelaxed ones after them): among four network samples of a new
-   structure type the lowest-energy one is the real structure more often than the first one drawn (val, rows
-   without a template of their group: 0.183 vs 0.113 loose; README "Generation pipeline").
+5. where retrieval is short (fewer templates of the requested group than prototype slots), the generator
+   draws :data:`SHORT_POOL` samples per free slot, they are relaxed in the same run, and they and the distorted
+   parent-group prototypes are **ordered by relaxed energy** (eV/atom, lowest first; unrelaxed ones after them)
+   and the lowest fill the slots: among network samples of a new structure type the lowest-energy one is the
+   real structure more often than the first one drawn, and more so the more there are to choose from (val, rows
+   without a template of their group; README "Generation pipeline").
 
 ``candidate.model`` is "prototype", the generator's name or "random-symmetric"; ``extra["prototype"]`` says
 where a prototype came from.
@@ -39,8 +40,10 @@ from .prototypes import load_prototype_library, prototype_slots
 from .representation import MIN_DISTANCE
 from .symmetric import random_symmetric
 
-PIPELINE_VERSION = 2  # what the benchmark's `explorer` records were made with; 2: distorted parent-group
-#                       prototypes, network samples relaxed and ordered by energy where retrieval is short
+PIPELINE_VERSION = 3  # what the benchmark's `explorer` records were made with; 2: distorted parent-group
+#                       prototypes, network samples relaxed and ordered by energy where retrieval is short;
+#                       3: SHORT_POOL samples per free slot there
+SHORT_POOL = 2  # network samples drawn per slot where retrieval is short, the lowest relaxed energies kept (val)
 PROTOTYPE_SHARE = 0.5  # of n, for prototypes="auto" (chosen on val; see README "Generation pipeline")
 RANDOM = "random-symmetric"
 RELAX_STEPS, RELAX_FMAX = 300, 0.05  # the prototypes' relaxation (chosen on val with the benchmark's peer)
@@ -85,7 +88,9 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
                                               other_formulas_only=other_formulas_only) if free > 0 else [])
     first = [f[:slots] for f in found]
     wanted = [n - len(f) - len(extra) for f, extra in zip(first, lowered)]
-    flat = [r for r, count in zip(requests, wanted) for _ in range(count)]
+    short = [relax and len(f) < slots for f in first]  # retrieval is short: a pool, ordered by relaxed energy
+    drawn = [count * (SHORT_POOL if pool else 1) for count, pool in zip(wanted, short)]
+    flat = [r for r, count in zip(requests, drawn) for _ in range(count)]
     structures = generator.sample_best(flat, draws, steps=steps, seed=int(seed), device=device,
                                        callback=callback) if flat else []
     steps_used = generator.steps_used(steps)
@@ -95,13 +100,14 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
         prototypes_first = [_prototype_candidate(p, request, target) for p in first[k]]
         distorted = [_prototype_candidate(p, request, target) for p in lowered[k]]
         reserve = found[k][len(first[k]):]
-        sampled, replaced, off_group = [], [], []
-        for j in range(wanted[k]):
-            candidate = make_candidate(structures[position], request.spacegroup, target, snap=True,
-                                       model=generator.name, steps=steps_used, seed=int(seed))
-            position += 1
-            if keep_off_group or meets_request(candidate):
-                sampled.append(candidate)
+        made = [make_candidate(s, request.spacegroup, target, snap=True, model=generator.name, steps=steps_used,
+                               seed=int(seed)) for s in structures[position:position + drawn[k]]]
+        position += drawn[k]
+        sampled = [c for c in made if keep_off_group or meets_request(c)]
+        missing = max(0, wanted[k] - len(sampled))  # slots that the samples meeting the request leave empty
+        replaced, off_group = [], []
+        for j, candidate in enumerate(made):
+            if keep_off_group or meets_request(candidate) or len(replaced) + len(off_group) == missing:
                 continue
             substitute = None
             if reserve:
@@ -119,14 +125,13 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
                 candidate.extra["off_group"] = True
                 off_group.append(candidate)
         out.append(prototypes_first + sampled + distorted + replaced + off_group)
-        short = relax and len(first[k]) < slots  # retrieval is short: the rest is ordered by relaxed energy
-        blocks.append(range(len(prototypes_first), len(prototypes_first) + len(sampled) + len(distorted))
-                      if short else range(0))
+        blocks.append((range(len(prototypes_first), len(prototypes_first) + len(sampled) + len(distorted)),
+                       n - len(prototypes_first) - missing) if short[k] else (range(0), 0))
     if relax:
         _relax_candidates([(k, c) for k, chosen in enumerate(out) for i, c in enumerate(chosen)
-                           if c.model == "prototype" or i in blocks[k]], requests, device, relax_callback)
-        for chosen, block in zip(out, blocks):
-            chosen[block.start:block.stop] = sorted(chosen[block.start:block.stop], key=relaxed_energy)
+                           if c.model == "prototype" or i in blocks[k][0]], requests, device, relax_callback)
+        for chosen, (block, keep) in zip(out, blocks):
+            chosen[block.start:block.stop] = sorted(chosen[block.start:block.stop], key=relaxed_energy)[:keep]
     for chosen in out:
         for index, candidate in enumerate(chosen):
             candidate.index = index
@@ -188,5 +193,5 @@ def _prototype_candidate(prototype, request, target) -> Candidate:
     return candidate
 
 
-__all__ = ["PIPELINE_VERSION", "PROTOTYPE_SHARE", "RELAX_FMAX", "RELAX_STEPS", "meets_request", "relaxed_energy",
-           "search"]
+__all__ = ["PIPELINE_VERSION", "PROTOTYPE_SHARE", "RELAX_FMAX", "RELAX_STEPS", "SHORT_POOL", "meets_request",
+           "relaxed_energy", "search"]

@@ -63,14 +63,29 @@ def test_the_prototypes_come_relaxed_in_the_group_and_say_so(tiny_data_dir):
     assert dones == sorted(dones) and progress[-1] == (300, 300) and len(progress) >= 2
 
 
-def test_where_the_group_has_no_template_a_distorted_parent_and_relaxed_samples_come_by_energy(tiny_data_dir):
+def test_where_the_group_has_no_template_a_distorted_parent_and_relaxed_samples_come_by_energy(tiny_data_dir,
+                                                                                           monkeypatch):
+    from explorer import search
     from explorer.relax.potentials import m3gnet_available
     from explorer.search import relaxed_energy
 
     if not m3gnet_available():
         pytest.skip("no M3GNet weights in the models directory")
+    from explorer.generators.matrix.generator import MatrixGenerator
+
+    drawn = []
+
+    def counted(self, requests, *args, **kwargs):
+        drawn.append(len(requests))
+        return sample_best(self, requests, *args, **kwargs)
+
+    sample_best = MatrixGenerator.sample_best
+    monkeypatch.setattr(MatrixGenerator, "sample_best", counted)
     candidates = explorer.generate("KCl", 123, -1.5, n=4, model="cfm-uniform", steps=5, seed=0)
     assert all(meets_request(c) for c in candidates) and [c.index for c in candidates] == [0, 1, 2, 3]
+    # SHORT_POOL samples drawn per slot that the distorted prototypes leave free
+    parents = len(explorer.load_prototype_library().query_subgroup((19, 17), 123, k=2, seed=0))
+    assert parents and drawn == [search.SHORT_POOL * (4 - parents)]
     distorted = [c for c in candidates if c.model == "prototype"]
     assert distorted and all(c.extra["prototype"]["parent_spacegroup"] in (221, 225) for c in distorted)
     assert "distorted from Pm-3m" in distorted[0].source() or "distorted from Fm-3m" in distorted[0].source()
