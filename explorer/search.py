@@ -103,11 +103,12 @@ def search(generator, requests: list, n: int, prototypes="auto", steps: int | No
         made = [make_candidate(s, request.spacegroup, target, snap=True, model=generator.name, steps=steps_used,
                                seed=int(seed)) for s in structures[position:position + drawn[k]]]
         position += drawn[k]
-        sampled = [c for c in made if keep_off_group or meets_request(c)]
+        kept = [keep_off_group or meets_request(c) for c in made]
+        sampled = [c for c, ok in zip(made, kept) if ok]
         missing = max(0, wanted[k] - len(sampled))  # slots that the samples meeting the request leave empty
         replaced, off_group = [], []
-        for j, candidate in enumerate(made):
-            if keep_off_group or meets_request(candidate) or len(replaced) + len(off_group) == missing:
+        for j, (candidate, ok) in enumerate(zip(made, kept)):
+            if ok or len(replaced) + len(off_group) == missing:
                 continue
             substitute = None
             if reserve:
