@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 
-def structure_type(structure, count_of) -> tuple | None:
+def orbit_sites(structure) -> dict[int, tuple[int, str]] | None:
+    """{orbit (its first site): (atomic number, Wyckoff letter)} of ``structure`` (spglib, symprec 0.1), or None
+    where spglib gives up."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:
@@ -37,10 +39,17 @@ def structure_type(structure, count_of) -> tuple | None:
         return None
     if data is None:
         return None
-    orbits = {}
-    for site, (letter, orbit) in enumerate(zip(data.wyckoffs, data.equivalent_atoms)):
-        orbits[int(orbit)] = (count_of[structure[site].specie.Z], letter)
-    return tuple(sorted(orbits.values()))
+    return {int(orbit): (structure[site].specie.Z, letter)
+            for site, (letter, orbit) in enumerate(zip(data.wyckoffs, data.equivalent_atoms))}
+
+
+def type_of_orbits(orbits, count_of) -> tuple | None:
+    """The structure type of :func:`orbit_sites`: the sorted (element site count, Wyckoff letter) per orbit."""
+    return None if orbits is None else tuple(sorted((count_of[z], letter) for z, letter in orbits.values()))
+
+
+def structure_type(structure, count_of) -> tuple | None:
+    return type_of_orbits(orbit_sites(structure), count_of)
 
 
 def study(split: str, limit: int, out: Path, max_types: int = 25) -> None:

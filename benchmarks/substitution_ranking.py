@@ -25,55 +25,52 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from prototype_ranking import structure_type
+from prototype_ranking import orbit_sites, type_of_orbits
 
-TYPES_CACHE = Path("runs/library_structure_types.json")
+ORBITS_CACHE = Path("runs/library_orbits.json")
 
 
-def library_types(library) -> list:
-    """The structure type of every template of the library (cached: spglib on 30k cells takes minutes)."""
+def library_orbits(library) -> list:
+    """:func:`prototype_ranking.orbit_sites` of every template of the library (cached: spglib on 30k cells takes
+    minutes)."""
     from explorer.representation import decode
 
     data = library.data
-    if TYPES_CACHE.is_file():
-        cached = json.loads(TYPES_CACHE.read_text())
+    if ORBITS_CACHE.is_file():
+        cached = json.loads(ORBITS_CACHE.read_text())
         if len(cached) == len(data):
-            return [None if t is None else tuple(tuple(x) for x in t) for t in cached]
-    types = []
+            return [None if o is None else {int(k): tuple(v) for k, v in o.items()} for o in cached]
+    orbits = []
     for i in range(len(data)):
-        z = data.species[i][: data.n_sites[i]]
-        types.append(structure_type(decode(data.matrix[i], z), Counter(int(v) for v in z)))
+        orbits.append(orbit_sites(decode(data.matrix[i], data.species[i][: data.n_sites[i]])))
         if i % 2000 == 0:
-            print(f"types {i}/{len(data)}", file=sys.stderr, flush=True)
-    TYPES_CACHE.parent.mkdir(exist_ok=True)
-    TYPES_CACHE.write_text(json.dumps(types))
-    return types
+            print(f"orbits {i}/{len(data)}", file=sys.stderr, flush=True)
+    ORBITS_CACHE.parent.mkdir(exist_ok=True)
+    ORBITS_CACHE.write_text(json.dumps(orbits))
+    return orbits
 
 
-def element_roles(data, i) -> dict[int, tuple] | None:
-    """{element: (its site count, its orbits' Wyckoff letters)} of template ``i``; None when two elements share
-    one."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+def library_types(library, orbits) -> list:
+    """The structure type of every template of the library."""
+    data = library.data
+    return [type_of_orbits(o, Counter(int(v) for v in data.species[i][: data.n_sites[i]]))
+            for i, o in enumerate(orbits)]
 
-    from explorer.representation import decode
 
-    z = data.species[i][: data.n_sites[i]]
-    try:
-        dataset = SpacegroupAnalyzer(decode(data.matrix[i], z), symprec=0.1).get_symmetry_dataset()
-    except Exception:
-        return None
-    if dataset is None:
+def element_roles(orbits, z) -> dict[int, tuple] | None:
+    """{element: (its site count, its orbits' Wyckoff letters)} of a template with these :func:`orbit_sites` and
+    atomic numbers ``z``; None when two elements share one."""
+    if orbits is None:
         return None
     letters = defaultdict(list)
-    for site, (letter, orbit) in enumerate(zip(dataset.wyckoffs, dataset.equivalent_atoms)):
-        if site == orbit:
-            letters[int(z[site])].append(letter)
+    for element, letter in orbits.values():
+        letters[int(element)].append(letter)
     counts = Counter(int(v) for v in z)
     found = {e: (counts[e], tuple(sorted(v))) for e, v in letters.items()}
     return found if len(set(found.values())) == len(found) else None
 
 
-def substitution_counts(library, types, max_members: int = 60, seed: int = 0) -> np.ndarray:
+def substitution_counts(library, types, orbits, max_members: int = 60, seed: int = 0) -> np.ndarray:
     """counts[a, b]: how often element b sits where a sits in another template of the same structure type."""
     from explorer.elements import reduced_composition_key
     from explorer.prototypes import stoichiometry_pattern
@@ -93,7 +90,7 @@ def substitution_counts(library, types, max_members: int = 60, seed: int = 0) ->
             continue
         if len(members) > max_members:
             members = sorted(rng.choice(members, max_members, replace=False).tolist())
-        found = [(i, element_roles(data, i)) for i in members]
+        found = [(i, element_roles(orbits[i], data.species[i][: data.n_sites[i]])) for i in members]
         found = [(i, r) for i, r in found if r is not None]
         for x in range(len(found)):
             inverse = {role: e for e, role in found[x][1].items()}
@@ -139,8 +136,9 @@ def main(records_path: str, split: str = "val") -> None:
     _, species, groups, _, _ = evaluation_conditions(data_file("mp_structures.csv.gz"), len(records), 20, split)
     library = prototypes.load_prototype_library()
     data = library.data
-    types = library_types(library)
-    counts = substitution_counts(library, types)
+    orbits = library_orbits(library)
+    types = library_types(library, orbits)
+    counts = substitution_counts(library, types, orbits)
     print(json.dumps({"observations": int(counts.sum() / 2), "pairs": int((counts > 0).sum() / 2)}), flush=True)
     per_row = []  # per record: list of (type loose, type strict, best distance score, best substitution score)
     for record, z, group in zip(records, species, groups):
