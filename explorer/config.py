@@ -23,17 +23,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED_DIR = Path(os.environ.get("EXPLORER_PRETRAINED_DIR", REPO_ROOT / "pretrained"))
 
 
-def data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """Return the data directory (it may not exist when nothing is configured)."""
+def _configured_dir(explicit, variable: str, shared_name: str) -> Path:
+    """``explicit``, else the environment variable ``variable``, else ``../shared/<shared_name>`` beside the
+    repository when it is there, else ``~/.explorer/<shared_name>`` (which may not exist)."""
     if explicit is not None:
         return Path(explicit)
-    env = os.environ.get("EXPLORER_DATA_DIR")
+    env = os.environ.get(variable)
     if env:
         return Path(env)
-    shared = REPO_ROOT.parent / "shared" / "data"
+    shared = REPO_ROOT.parent / "shared" / shared_name
     if shared.is_dir():
         return shared
-    return Path.home() / ".explorer" / "data"
+    return Path.home() / ".explorer" / shared_name
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Return the data directory (it may not exist when nothing is configured)."""
+    return _configured_dir(explicit, "EXPLORER_DATA_DIR", "data")
 
 
 def data_file(name: str, explicit_dir: str | os.PathLike | None = None) -> Path:
@@ -49,15 +55,7 @@ def data_file(name: str, explicit_dir: str | os.PathLike | None = None) -> Path:
 
 def models_dir(explicit: str | os.PathLike | None = None) -> Path:
     """Return the directory of interatomic-potential weights (it may not exist when nothing is configured)."""
-    if explicit is not None:
-        return Path(explicit)
-    env = os.environ.get("EXPLORER_MODELS_DIR")
-    if env:
-        return Path(env)
-    shared = REPO_ROOT.parent / "shared" / "models"
-    if shared.is_dir():
-        return shared
-    return Path.home() / ".explorer" / "models"
+    return _configured_dir(explicit, "EXPLORER_MODELS_DIR", "models")
 
 
 def cache_dir() -> Path:
