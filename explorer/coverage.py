@@ -35,7 +35,7 @@ from .checks import smact_valid
 from .config import cache_dir
 from .data import read_structure_rows
 from .errors import ExplorerInputError
-from .fileio import file_sha256, read_arrays, write_arrays
+from .fileio import cached_arrays, file_sha256
 
 STRUCT_CUTOFF = 0.6  # the thresholds of the issue for MP-20 (the CDVAE protocol); perov_5 and carbon_24 differ
 COMP_CUTOFF = 12.0
@@ -189,12 +189,8 @@ def reference_fingerprints(csv_path, split: str | None = None, max_atoms: int | 
     key = json.dumps([file_sha256(csv_path), split, max_atoms, limit, VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = cache_dir() / f"coverage-{Path(csv_path).name.split('.')[0]}-{digest}.npz"
-    if path.is_file():
-        return read_arrays(path, Fingerprints)
-    rows = read_structure_rows(csv_path, split, max_atoms, limit)
-    result = fingerprints([r.structure for r in rows], workers, callback)
-    write_arrays(path, result)
-    return result
+    return cached_arrays(path, Fingerprints, lambda: fingerprints(
+        [r.structure for r in read_structure_rows(csv_path, split, max_atoms, limit)], workers, callback))
 
 
 def evaluate_coverage(csv_path, model: str | None = None, n: int = 1000, split: str | None = "test",

@@ -20,7 +20,7 @@ import numpy as np
 from .config import cache_dir
 from .elements import N_ELEMENTS
 from .errors import ExplorerInputError
-from .fileio import file_sha256, read_arrays, write_arrays
+from .fileio import cached_arrays, file_sha256
 from .representation import MATRIX_ROWS, MAX_SITES, encode
 from .structure_io import parse_cif
 
@@ -139,10 +139,16 @@ def _progress(iterable, total, enabled):
     return tqdm(iterable, total=total, desc="encoding structures", unit="structure")
 
 
+def source_cache_path(path: str | os.PathLike, version, tag: str = "") -> Path:
+    """Where arrays made from the file ``path`` are cached: named after the file, its content (sha256), what was
+    made of it (``tag``) and the maker's ``version``, so that a changed file or maker is made anew."""
+    path = Path(path)
+    return cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}{'-' + tag if tag else ''}-v{version}.npz"
+
+
 def processed_cache_path(path: str | os.PathLike) -> Path:
     """Where :func:`load_processed` keeps the arrays of a structure file (it may not exist yet)."""
-    path = Path(path)
-    return cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}-v{PROCESSING_VERSION}.npz"
+    return source_cache_path(path, PROCESSING_VERSION)
 
 
 def load_processed(path: str | os.PathLike, workers: int | None = None, progress: bool = True,
@@ -152,12 +158,8 @@ def load_processed(path: str | os.PathLike, workers: int | None = None, progress
     path = Path(path)
     if not path.is_file():
         raise ExplorerInputError(f"file not found: {path}")
-    cache = processed_cache_path(path)
-    if cache.is_file():
-        return read_arrays(cache, ProcessedSet)
-    processed = process_rows(read_rows(path), workers=workers, progress=progress, callback=callback)
-    write_arrays(cache, processed)
-    return processed
+    return cached_arrays(processed_cache_path(path), ProcessedSet,
+                         lambda: process_rows(read_rows(path), workers=workers, progress=progress, callback=callback))
 
 
 def load_training_data(data_dir=None, splits=("train",), max_sites: int = MAX_SITES,

@@ -92,4 +92,15 @@ def read_arrays(path: str | os.PathLike, cls):
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "read_arrays", "write_arrays"]
+def cached_arrays(path: str | os.PathLike, cls, make):
+    """The dataclass ``cls`` of numpy arrays kept at ``path``: read when the file is there, else ``make()``d,
+    written there (:func:`write_arrays`) and returned."""
+    if Path(path).is_file():
+        return read_arrays(path, cls)
+    record = make()
+    write_arrays(path, record)
+    return record
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "cached_arrays", "file_sha256", "read_arrays",
+           "write_arrays"]

@@ -15,8 +15,10 @@ from explorer.data import (
     read_rows,
     read_structure_rows,
     row_energy,
+    source_cache_path,
 )
 from explorer.errors import ExplorerInputError
+from explorer.fileio import file_sha256
 from explorer.representation import MATRIX_ROWS, MAX_SITES
 
 
@@ -101,6 +103,13 @@ def test_load_processed_uses_the_cache(tiny_csv, tmp_path, monkeypatch):
         np.testing.assert_array_equal(getattr(first, field), getattr(second, field))
     with pytest.raises(ExplorerInputError):
         load_processed(tmp_path / "missing.csv.gz")
+
+
+def test_source_cache_path_names_the_file_its_content_what_and_version(tiny_csv, tmp_path):
+    path = source_cache_path(tiny_csv, 3, "asym")
+    assert path.parent == tmp_path / "cache"
+    assert path.name.startswith("tiny_structures-") and path.name.endswith("-asym-v3.npz")
+    assert source_cache_path(tiny_csv, 3).name.endswith(f"{file_sha256(tiny_csv)[:16]}-v3.npz")
 
 
 def test_changed_source_is_processed_again(tmp_path):

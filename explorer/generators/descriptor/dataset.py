@@ -17,7 +17,7 @@ import numpy as np
 
 from ...config import cache_dir, data_file
 from ...errors import ExplorerInputError
-from ...fileio import file_sha256, read_arrays, write_arrays
+from ...fileio import cached_arrays, file_sha256
 from .ead import EADParams
 from .vector import Layout, describe
 
@@ -82,17 +82,17 @@ def load_vectors(name: str, layout: Layout, splits=None, directory=None, progres
     path = data_file(spec.file, directory)
     key = json.dumps([file_sha256(path), splits, spec.max_atoms, layout.to_json(), VERSION])
     cached = cache_dir() / f"descriptor-{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    if cached.is_file():
-        return read_arrays(cached, VectorSet)
-    structures, ids = dataset_structures(path, splits, spec.max_atoms)
-    vectors = []
-    for start in range(0, len(structures), 256):
-        vectors.append(describe(structures[start : start + 256], layout))
-        if progress:
-            print(f"vectors {name}: {min(start + 256, len(structures))}/{len(structures)}", flush=True)
-    result = VectorSet(np.concatenate(vectors).astype(np.float32), ids)
-    write_arrays(cached, result)
-    return result
+
+    def make() -> VectorSet:
+        structures, ids = dataset_structures(path, splits, spec.max_atoms)
+        vectors = []
+        for start in range(0, len(structures), 256):
+            vectors.append(describe(structures[start : start + 256], layout))
+            if progress:
+                print(f"vectors {name}: {min(start + 256, len(structures))}/{len(structures)}", flush=True)
+        return VectorSet(np.concatenate(vectors).astype(np.float32), ids)
+
+    return cached_arrays(cached, VectorSet, make)
 
 
 def default_layout(name: str, directory=None, params: EADParams | None = None) -> Layout:

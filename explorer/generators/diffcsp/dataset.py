@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 
-from ...config import cache_dir, data_file
-from ...data import TRAINING_FILES, read_rows
-from ...fileio import file_sha256, read_arrays, write_arrays
+from ...config import data_file
+from ...data import TRAINING_FILES, read_rows, source_cache_path
+from ...fileio import cached_arrays
 
 VERSION = 1
 MAX_ATOMS = 20
@@ -77,23 +76,20 @@ def _cell_of_row(row: tuple[str, str]):
 
 def load_cells(path: str | os.PathLike, workers: int = 1) -> CellSet:
     """The train and val cells of a structure CSV(.gz) (cached)."""
-    path = Path(path)
-    cache = cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}-diffcsp-v{VERSION}.npz"
-    if cache.is_file():
-        return read_arrays(cache, CellSet)
-    rows = [(r["cif"], r.get("split", "")) for r in read_rows(path) if r.get("split", "") in ("train", "val")]
-    if workers > 1:
-        with get_context("spawn").Pool(workers) as pool:
-            cells = [c for c in pool.imap(_cell_of_row, rows, chunksize=64) if c is not None]
-    else:
-        cells = [c for c in map(_cell_of_row, rows) if c is not None]
-    sizes = [len(c[1]) for c in cells]
-    result = CellSet(np.array([c[0] for c in cells], dtype=np.float32).reshape(-1, 3, 3),
-                     np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                     np.concatenate([c[1] for c in cells]).astype(np.int64),
-                     np.concatenate([c[2] for c in cells]).astype(np.float32), np.array([c[3] for c in cells]))
-    write_arrays(cache, result)
-    return result
+    def make() -> CellSet:
+        rows = [(r["cif"], r.get("split", "")) for r in read_rows(path) if r.get("split", "") in ("train", "val")]
+        if workers > 1:
+            with get_context("spawn").Pool(workers) as pool:
+                cells = [c for c in pool.imap(_cell_of_row, rows, chunksize=64) if c is not None]
+        else:
+            cells = [c for c in map(_cell_of_row, rows) if c is not None]
+        sizes = [len(c[1]) for c in cells]
+        return CellSet(np.array([c[0] for c in cells], dtype=np.float32).reshape(-1, 3, 3),
+                       np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                       np.concatenate([c[1] for c in cells]).astype(np.int64),
+                       np.concatenate([c[2] for c in cells]).astype(np.float32), np.array([c[3] for c in cells]))
+
+    return cached_arrays(source_cache_path(path, VERSION, "diffcsp"), CellSet, make)
 
 
 def load_training_cells(data_dir=None, workers: int = 1) -> tuple[CellSet, CellSet]:

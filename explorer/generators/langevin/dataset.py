@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config import cache_dir
-from ...data import TRAINING_FILES, read_rows
+from ...data import TRAINING_FILES, read_rows, source_cache_path
 from ...errors import ExplorerInputError
-from ...fileio import file_sha256, read_arrays, write_arrays
+from ...fileio import cached_arrays
 from ...structure_io import parse_cif
 from .wyckoff import AsymmetricUnit, asymmetric_unit, cell_counts, split_key, split_pattern
 
@@ -109,37 +108,32 @@ def _unit_of_row(cif: str):
     return asymmetric_unit(structure), len(structure)
 
 
-def cache_path(path: Path) -> Path:
-    return cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}-asym-v{VERSION}.npz"
-
-
 def load_asymmetric(path: str | os.PathLike, workers: int = 1, callback=None) -> AsymmetricSet:
     """The asymmetric units of a structure CSV(.gz) (cached; ``callback(done, total)`` while symmetrising)."""
     path = Path(path)
     if not path.is_file():
         raise ExplorerInputError(f"file not found: {path}")
-    cache = cache_path(path)
-    if cache.is_file():
-        return read_arrays(cache, AsymmetricSet)
-    rows = read_rows(path)
-    cifs = [r["cif"] for r in rows]
-    results = []
-    if workers > 1:
-        with get_context("spawn").Pool(workers) as pool:
-            for i, result in enumerate(pool.imap(_unit_of_row, cifs, chunksize=32)):
-                results.append(result)
+
+    def make() -> AsymmetricSet:
+        rows = read_rows(path)
+        cifs = [r["cif"] for r in rows]
+        results = []
+        if workers > 1:
+            with get_context("spawn").Pool(workers) as pool:
+                for i, result in enumerate(pool.imap(_unit_of_row, cifs, chunksize=32)):
+                    results.append(result)
+                    if callback is not None and i % 256 == 0:
+                        callback(i, len(cifs))
+        else:
+            for i, cif in enumerate(cifs):
+                results.append(_unit_of_row(cif))
                 if callback is not None and i % 256 == 0:
                     callback(i, len(cifs))
-    else:
-        for i, cif in enumerate(cifs):
-            results.append(_unit_of_row(cif))
-            if callback is not None and i % 256 == 0:
-                callback(i, len(cifs))
-    keep = [i for i, (unit, _) in enumerate(results) if unit is not None]
-    data = AsymmetricSet.from_units([results[i][0] for i in keep], [results[i][1] for i in keep],
-                                    [rows[i].get("split", "") for i in keep])
-    write_arrays(cache, data)
-    return data
+        keep = [i for i, (unit, _) in enumerate(results) if unit is not None]
+        return AsymmetricSet.from_units([results[i][0] for i in keep], [results[i][1] for i in keep],
+                                        [rows[i].get("split", "") for i in keep])
+
+    return cached_arrays(source_cache_path(path, VERSION, "asym"), AsymmetricSet, make)
 
 
 def load_training_units(data_dir=None, splits=("train",), max_atoms: int = 20, workers: int = 1,
