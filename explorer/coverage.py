@@ -20,8 +20,6 @@ Reference fingerprints are cached per CSV file (sha256), split and size limit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 import warnings
@@ -32,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .checks import smact_valid
-from .config import cache_dir
-from .data import read_structure_rows
+from .data import keyed_cache_path, read_structure_rows
 from .errors import ExplorerInputError
 from .fileio import cached_arrays, file_sha256
 
@@ -186,9 +183,8 @@ def coverage_metrics(generated: Fingerprints, reference: Fingerprints, struct_cu
 def reference_fingerprints(csv_path, split: str | None = None, max_atoms: int | None = None,
                            limit: int | None = None, workers: int | None = None, callback=None) -> Fingerprints:
     """Fingerprints of the reference rows, cached on disk per file content, split, size and limit."""
-    key = json.dumps([file_sha256(csv_path), split, max_atoms, limit, VERSION])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = cache_dir() / f"coverage-{Path(csv_path).name.split('.')[0]}-{digest}.npz"
+    path = keyed_cache_path(f"coverage-{Path(csv_path).name.split('.')[0]}",
+                            [file_sha256(csv_path), split, max_atoms, limit, VERSION])
     return cached_arrays(path, Fingerprints, lambda: fingerprints(
         [r.structure for r in read_structure_rows(csv_path, split, max_atoms, limit)], workers, callback))
 

@@ -146,6 +146,15 @@ def source_cache_path(path: str | os.PathLike, version, tag: str = "") -> Path:
     return cache_dir() / f"{path.name.split('.')[0]}-{file_sha256(path)[:16]}{'-' + tag if tag else ''}-v{version}.npz"
 
 
+def keyed_cache_path(prefix: str, key) -> Path:
+    """Where arrays made under the settings ``key`` (JSON-able; include the source file's sha256) are cached:
+    ``<prefix>-<16 hex digits of the key's sha256>.npz``."""
+    import hashlib
+    import json
+
+    return cache_dir() / f"{prefix}-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npz"
+
+
 def processed_cache_path(path: str | os.PathLike) -> Path:
     """Where :func:`load_processed` keeps the arrays of a structure file (it may not exist yet)."""
     return source_cache_path(path, PROCESSING_VERSION)

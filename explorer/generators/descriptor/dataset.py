@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from ...config import cache_dir, data_file
+from ...config import data_file
+from ...data import keyed_cache_path
 from ...errors import ExplorerInputError
 from ...fileio import cached_arrays, file_sha256
 from .ead import EADParams
@@ -80,8 +79,8 @@ def load_vectors(name: str, layout: Layout, splits=None, directory=None, progres
     spec = dataset_spec(name)
     splits = tuple(splits or spec.train_splits)
     path = data_file(spec.file, directory)
-    key = json.dumps([file_sha256(path), splits, spec.max_atoms, layout.to_json(), VERSION])
-    cached = cache_dir() / f"descriptor-{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    cached = keyed_cache_path(f"descriptor-{name}", [file_sha256(path), splits, spec.max_atoms, layout.to_json(),
+                                                     VERSION])
 
     def make() -> VectorSet:
         structures, ids = dataset_structures(path, splits, spec.max_atoms)
