@@ -22,6 +22,7 @@ import math
 import torch
 from torch import nn
 
+from .bases import spherical_basis_layer
 from .graph import Crystals, multigraph
 from .lattice import matrix_jacobian
 
@@ -68,14 +69,13 @@ class ScoreNetwork(nn.Module):
             BesselBasisLayer,
             EmbeddingBlock,
             InteractionPPBlock,
-            SphericalBasisLayer,
         )
 
         self.config = {**DEFAULTS, **config}
         c = self.config
         act = nn.SiLU()
         self.rbf = BesselBasisLayer(c["num_radial"], c["cutoff"], c["envelope_exponent"])
-        self.sbf = SphericalBasisLayer(c["num_spherical"], c["num_radial"], c["cutoff"], c["envelope_exponent"])
+        self.sbf = spherical_basis_layer(c["num_spherical"], c["num_radial"], c["cutoff"], c["envelope_exponent"])
         self.embedding = EmbeddingBlock(c["num_radial"], c["hidden"], act)
         self.noise = nn.ModuleList(NoiseEmbedding(c["hidden"]) for _ in range(c["blocks"] + 1))
         self.interactions = nn.ModuleList(
