@@ -76,12 +76,21 @@ def positions(spacegroup: int) -> tuple[WyckoffPosition, ...]:
     return tuple(out)
 
 
+@cache
+def multiplicities(spacegroup: int) -> tuple[int, ...]:
+    """The multiplicities of the Wyckoff positions of :func:`positions` (pyxtal's tables, without building the
+    positions: a model load counts the prior's examples of every group)."""
+    from pyxtal.symmetry import get_wyckoffs
+
+    return tuple(len(ops) for ops in get_wyckoffs(check_spacegroup(spacegroup)))
+
+
 def cell_counts(spacegroup: int, numbers, wyckoff) -> dict[int, int]:
     """Atoms of each element in the conventional cell of sites (atomic numbers, Wyckoff position indices)."""
-    table = positions(spacegroup)
+    table = multiplicities(spacegroup)
     out: dict[int, int] = {}
     for z, w in zip(numbers, wyckoff):
-        out[int(z)] = out.get(int(z), 0) + table[int(w)].multiplicity
+        out[int(z)] = out.get(int(z), 0) + table[int(w)]
     return out
 
 

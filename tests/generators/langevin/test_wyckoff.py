@@ -11,6 +11,7 @@ from explorer.generators.langevin.wyckoff import (
     SplitPrior,
     _element_options,
     asymmetric_unit,
+    multiplicities,
     positions,
     site_splits,
     split_pattern,
@@ -28,6 +29,7 @@ def rutile() -> Structure:
 def test_positions_map_generic_points_onto_their_orbits(spacegroup):
     table = positions(spacegroup)
     assert table[0].dof == 3 and table[0].multiplicity == max(w.multiplicity for w in table)
+    assert multiplicities(spacegroup) == tuple(w.multiplicity for w in table)
     point = np.array([0.137, 0.261, 0.419])
     for wp in table:
         atoms = np.mod(wp.rotations @ point + wp.translations, 1.0)
