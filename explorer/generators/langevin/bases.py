@@ -58,16 +58,17 @@ def write_shipped(path: Path = SHIPPED) -> None:
     atomic_write_text(path, json.dumps(text, indent=1) + "\n")
 
 
-def spherical_basis_layer(num_spherical: int, num_radial: int, cutoff: float = 5.0, envelope_exponent: int = 5):
-    """torch_geometric's ``SphericalBasisLayer`` (same attributes, same forward) built from :func:`forms`."""
-    from torch_geometric.nn.models.dimenet import SphericalBasisLayer
+@functools.cache
+def _layer_class():
+    """A subclass of torch_geometric's layer (made on first use: torch_geometric is imported only with a model)."""
+    import sympy
+    import torch
+    from torch_geometric.nn.models.dimenet import Envelope, SphericalBasisLayer
 
     class SphericalBasis(SphericalBasisLayer):
-        def __init__(self):
-            import sympy
-            import torch
-            from torch_geometric.nn.models.dimenet import Envelope
+        """torch_geometric's layer, the same attributes and forward, its forms from :func:`forms`."""
 
+        def __init__(self, num_spherical: int, num_radial: int, cutoff: float = 5.0, envelope_exponent: int = 5):
             torch.nn.Module.__init__(self)
             self.num_spherical, self.num_radial, self.cutoff = num_spherical, num_radial, cutoff
             self.envelope = Envelope(envelope_exponent)
@@ -81,4 +82,9 @@ def spherical_basis_layer(num_spherical: int, num_radial: int, cutoff: float = 5
             self.bessel_funcs = [sympy.lambdify([x], derived["bessel"][i][j], modules)
                                  for i in range(num_spherical) for j in range(num_radial)]
 
-    return SphericalBasis()
+    return SphericalBasis
+
+
+def spherical_basis_layer(num_spherical: int, num_radial: int, cutoff: float = 5.0, envelope_exponent: int = 5):
+    """torch_geometric's ``SphericalBasisLayer`` (same attributes, same forward) built from :func:`forms`."""
+    return _layer_class()(num_spherical, num_radial, cutoff, envelope_exponent)

@@ -13,11 +13,11 @@ def test_the_layer_equals_torch_geometrics_bit_for_bit():
     torch.manual_seed(0)
     dist, angle = torch.rand(40) * 5.0 + 0.3, torch.rand(60) * torch.pi  # per edge, per triplet
     idx_kj = torch.randint(0, 40, (60,))
-    for sizes in [(6, 6), (3, 2)]:  # shipped, and derived in the process
-        ours = bases.spherical_basis_layer(*sizes, cutoff=5.0, envelope_exponent=5)
-        theirs = SphericalBasisLayer(*sizes, cutoff=5.0, envelope_exponent=5)
-        assert isinstance(ours, SphericalBasisLayer)
-        assert torch.equal(ours(dist, angle, idx_kj), theirs(dist, angle, idx_kj))
+    # small sizes (torch_geometric derives the shipped ones in 10 s; the test above checks their forms)
+    ours = bases.spherical_basis_layer(3, 2, cutoff=4.0, envelope_exponent=5)
+    theirs = SphericalBasisLayer(3, 2, cutoff=4.0, envelope_exponent=5)
+    assert isinstance(ours, SphericalBasisLayer) and type(bases.spherical_basis_layer(3, 2)) is type(ours)
+    assert torch.equal(ours(dist, angle, idx_kj), theirs(dist, angle, idx_kj))
 
 
 def test_written_forms_read_back_the_same(tmp_path, monkeypatch):
