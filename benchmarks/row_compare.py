@@ -13,26 +13,23 @@ from pathlib import Path
 
 from explorer.benchmark import read_records
 
-LOOSE, STRICT = 1, 0  # per-candidate [strict, loose, rms, valid, in_group]
+LOOSE = 1  # per-candidate [strict, loose, rms, valid, in_group]
 USAGE = "usage: python benchmarks/row_compare.py METHOD_A METHOD_B [RECORD_DIR]"
 
 
-def first(record, which=LOOSE) -> bool:
-    return bool(record.candidates) and bool(record.candidates[record.first][which])
+def first(record) -> bool:
+    return bool(record.candidates) and bool(record.candidates[record.first][LOOSE])
 
 
-def any_of(record, which=LOOSE) -> bool:
-    return any(c[which] for c in record.candidates)
+def any_of(record) -> bool:
+    return any(c[LOOSE] for c in record.candidates)
 
 
 def compare(folder: Path, a: str, b: str) -> dict:
     ra, rb = read_records(folder / f"{a}.jsonl"), read_records(folder / f"{b}.jsonl")
     rows = sorted(set(ra) & set(rb))
     out = {"records": str(folder), "a": a, "b": b, "rows": len(rows)}
-    for name, hit in (("first", first), ("any", any_of)):
-        for label, which in (("loose", LOOSE), ("strict", STRICT)):
-            out[f"{name}_{label}"] = {m: round(sum(hit(r[i], which) for i in rows) / max(len(rows), 1), 3)
-                                      for m, r in ((a, ra), (b, rb))}
+    for name, hit in (("first", first), ("any", any_of)):  # the rates themselves are in the benchmark's table
         out[f"{name}_loose_only_a"] = sum(hit(ra[i]) and not hit(rb[i]) for i in rows)
         out[f"{name}_loose_only_b"] = sum(hit(rb[i]) and not hit(ra[i]) for i in rows)
     empty = [i for i in rows if not rb[i].candidates]
