@@ -5,6 +5,7 @@ Nothing here reads the third-party data directory; every test runs in seconds on
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,18 @@ from crystal_fixtures import (  # noqa: F401
     write_csv_gz,
 )
 from pymatgen.core import Structure
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # the suite runs on two xdist workers (pyproject addopts: -n 2) on a 2-core machine: one thread each, and the
+    # same for what they start (the CLI, the app server, dask workers), so that the two never fight for the cores
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The grouped tests (the headless-browser ones, ``xdist_group``) first: with ``--dist loadgroup`` the longest
+    part of the suite starts at once on one worker and the rest is shared out beside it."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 
 
 @pytest.fixture

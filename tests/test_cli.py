@@ -1,4 +1,6 @@
-"""The command line, run as users run it: ``python -m explorer.cli ...`` in a subprocess."""
+"""The command line, run as users run it: ``python -m explorer.cli ...`` in a subprocess; the bad-input cases call
+``main`` in this process (the same code without an interpreter start-up each), and one of them runs in a subprocess
+too (nothing but the one line on stderr, whatever is imported on the way)."""
 
 import csv
 import json
@@ -17,6 +19,21 @@ def run_cli(*args, cwd, timeout=300, env=None):
     env = dict(os.environ, EXPLORER_CACHE_DIR=str(cwd / "cache"), **(env or {}))
     return subprocess.run([sys.executable, "-m", "explorer.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_process(args, cwd, monkeypatch, capsys) -> tuple[int, str, str]:
+    """``main(args)`` in this process, in ``cwd``: (exit code, stdout, stderr)."""
+    import warnings
+
+    from explorer.cli import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(cwd / "cache"))
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() installs its own
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_generate_writes_cif_files_and_candidates_csv(tmp_path):
@@ -44,7 +61,7 @@ def test_generate_writes_cif_files_and_candidates_csv(tmp_path):
     assert rows[0]["model"] == "prototype" and rows[0]["source"].split()[0] in ("NaCl", "KBr")
 
 
-def test_modify_writes_prototypes_first_then_samples(tmp_path):
+def test_modify_writes_prototypes_first_then_samples(tmp_path, monkeypatch, capsys):
     from crystal_fixtures import rock_salt_nacl, write_data_dir
 
     data = write_data_dir(tmp_path / "data")
@@ -59,9 +76,10 @@ def test_modify_writes_prototypes_first_then_samples(tmp_path):
     with open(out / "candidates.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["model"], r["source"]) for r in rows] == [("prototype", "CsCl tiny-3"), ("mod-palette-cfm", "")]
-    bad = run_cli("modify", "--structure", "nacl.cif", "--spacegroup", "221", "--energy-delta", "-0.1",
-                  "--prototypes", "many", "--out", out, cwd=tmp_path, env={"EXPLORER_DATA_DIR": str(data)})
-    assert bad.returncode == 2 and "whole number" in bad.stderr
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(data))
+    code, _, err = run_in_process(["modify", "--structure", "nacl.cif", "--spacegroup", "221", "--energy-delta",
+                                   "-0.1", "--prototypes", "many", "--out", out], tmp_path, monkeypatch, capsys)
+    assert code == 2 and "whole number" in err
 
 
 def test_evaluate_modification_prints_one_json_object(tmp_path):
@@ -133,15 +151,25 @@ GENERATE = ["generate", "--n", "2", "--steps", "3", "--device", "cpu"]
     (["evaluate", "reconstruction", "--csv", "missing.csv.gz", "--template-splits", "val"],
      "--template-splits needs --template-data"),
 ])
-def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, monkeypatch, capsys):
     if args[0] == "generate":
         args = args + ["--out", str(tmp_path / "out")]
-    result = run_cli(*args, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
+    code, out, err = run_in_process(args, tmp_path, monkeypatch, capsys)
+    assert code == 2
+    assert "Traceback" not in err + out
+    lines = err.splitlines()
+    assert len(lines) == 1, err
     assert message in lines[0] and lines[0].startswith("explorer")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_in_a_fresh_interpreter_is_one_line(tmp_path):
+    """The same from ``python -m explorer.cli``: the model is loaded on the way, and nothing else reaches stderr."""
+    result = run_cli(*GENERATE, "--model", "langevin", "--formula", "Na", "--spacegroup", "230", "--out",
+                     tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("explorer: error: no Wyckoff positions of space group 230"), lines
     assert not (tmp_path / "out").exists()
 
 
@@ -190,14 +218,16 @@ def test_models_lists_every_registered_generator(tmp_path):
     assert {m["task"] for m in only} == {"modification"}
 
 
-def test_a_condition_the_model_does_not_take_is_one_line(tmp_path):
-    result = run_cli("generate", "--formula", "NaCl", "--spacegroup", "225", "--energy", "-2.0", "--wyckoff",
-                     "Na:1,Cl:1", "--n", "1", "--steps", "2", "--out", tmp_path / "out", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "does not take Wyckoff site counts" in result.stderr
-    missing = run_cli("generate", "--formula", "NaCl", "--energy", "-2.0", "--n", "1", "--out", tmp_path / "out",
-                      cwd=tmp_path)
-    assert missing.returncode == 2 and "needs a space group" in missing.stderr
-    wrong_task = run_cli("modify", "--structure", "x.cif", "--spacegroup", "221", "--energy-delta", "-0.1",
-                         "--model", "cfm-normal", "--out", tmp_path / "out", cwd=tmp_path)
-    assert wrong_task.returncode == 2
+def test_a_condition_the_model_does_not_take_is_one_line(tmp_path, monkeypatch, capsys):
+    def run(*args):
+        return run_in_process(args, tmp_path, monkeypatch, capsys)
+
+    code, _, err = run("generate", "--formula", "NaCl", "--spacegroup", "225", "--energy", "-2.0", "--wyckoff",
+                       "Na:1,Cl:1", "--n", "1", "--steps", "2", "--out", tmp_path / "out")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "does not take Wyckoff site counts" in err
+    code, _, err = run("generate", "--formula", "NaCl", "--energy", "-2.0", "--n", "1", "--out", tmp_path / "out")
+    assert code == 2 and "needs a space group" in err
+    code, _, err = run("modify", "--structure", "x.cif", "--spacegroup", "221", "--energy-delta", "-0.1",
+                       "--model", "cfm-normal", "--out", tmp_path / "out")
+    assert code == 2

@@ -18,6 +18,10 @@ from browser_harness import AppServer, Browser, browser_available, external_requ
 
 from explorer.ui.assets import threedmol_dir
 
+# one worker runs them all, one at a time (pyproject: -n 2 --dist loadgroup): two servers and browsers at once on
+# two cores would time each other out
+pytestmark = pytest.mark.xdist_group("browser")
+
 if not (browser_available() and threedmol_dir() is not None):
     reason = "needs /usr/bin/chromium, /usr/bin/chromedriver and node_modules/3dmol: run `bash scripts/setup.sh`"
     if os.environ.get("CI"):
