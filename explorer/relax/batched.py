@@ -1,7 +1,8 @@
 """Batched relaxation: many structures relaxed in lockstep with one potential evaluation per step.
 
 Each structure keeps its own ASE FIRE optimizer on its own FrechetCellFilter (ASE's, with its matrix work
-cached: same numbers to ~1e-15), as in :func:`~explorer.relax.single.relax_steps`, but the energies, forces
+cached: same numbers to ~1e-15; :func:`~explorer.relax.single.frechet_filter`), as in
+:func:`~explorer.relax.single.relax_steps`, but the energies, forces
 and stresses of all structures still running are computed together: their graphs (matgl's own ASE-atoms-to-graph
 converter) are collated into one PyG batch and go through the matgl ``Potential`` once per optimizer step. The
 results are handed to each structure's calculator before its optimizer asks for them, so FIRE sees the same
@@ -13,7 +14,6 @@ overlapping atoms, potential errors) and leave the batch; waiting structures tak
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections import deque
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .results import STATUS_FAILED, STATUS_OK, STATUS_UNCONVERGED, RelaxResult, RelaxStep
-from .single import _check_state, check_structure, single_threaded_blas
+from .single import _check_state, check_structure, frechet_filter, single_threaded_blas
 
 DEFAULT_BATCH_SIZE = 32  # structures relaxed in lockstep (matgl potentials); 1 = one after the other
 
@@ -133,73 +133,6 @@ def _slot_calculator(evaluator: BatchEvaluator):
     return BatchedResultsCalculator()
 
 
-def _frechet_filter(atoms):
-    """ASE's FrechetCellFilter with the same numbers (to ~1e-15) for a fraction of its matrix work, which per
-    structure costs about as much as a batched potential evaluation:
-
-    * forces are kept for the current positions and cell (FIRE asks for them three times per step);
-    * the matrix logarithm of the deformation gradient F is computed once per state: the positions use
-      logm(n F) = logm(F) + ln(n) I (ASE computes both);
-    * the cell force ⟨L_exp(log F, E_μν), G⟩ over the nine unit directions E_μν is the adjoint Fréchet
-      derivative L_exp((log F)ᵀ, G): one ``expm_frechet`` instead of nine.
-
-    Masks, hydrostatic strain, constant volume or an external pressure fall back to ASE's own code."""
-    from ase.filters import FrechetCellFilter
-    from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
-    from scipy.linalg import expm_frechet, logm
-
-    class BatchFrechetCellFilter(FrechetCellFilter):
-        _log = None
-        _forces = None
-
-        def _plain(self) -> bool:
-            return not (self.hydrostatic_strain or self.constant_volume or self.scalar_pressure
-                        or (self._utility.mask3x3 != 1.0).any())
-
-        def _deformation(self):
-            """(F, logm F) of the current cell, the logarithm computed once per cell."""
-            deform_grad = self._utility.deform_grad(self.atoms.get_cell())
-            key = deform_grad.tobytes()
-            if self._log is None or self._log[0] != key:
-                self._log = (key, logm(deform_grad))
-            return deform_grad, self._log[1]
-
-        def get_positions(self):
-            if not self._plain():
-                return super().get_positions()
-            positions = self.atoms.get_positions()
-            natoms = len(positions)
-            deform_grad, log = self._deformation()
-            result = np.zeros((natoms + 3, 3))
-            result[:natoms] = np.linalg.solve(deform_grad, positions.T).T
-            result[natoms:] = (log + math.log(natoms) * np.eye(3)) * self.exp_cell_factor
-            return result
-
-        def get_forces(self, **kwargs):
-            if kwargs or not self._plain():
-                return super().get_forces(**kwargs)
-            key = (self.atoms.positions.tobytes(), self.atoms.cell.array.tobytes())
-            if self._forces is None or self._forces[0] != key:
-                self._forces = (key, self._compute_forces())
-            return self._forces[1].copy()
-
-        def _compute_forces(self):
-            stress = self.atoms.get_stress()
-            atoms_forces = self.atoms.get_forces()
-            volume = self.atoms.cell.volume
-            virial = -volume * voigt_6_to_full_3x3_stress(stress)
-            deform_grad, log = self._deformation()
-            cell_gradient = virial @ np.linalg.inv(deform_grad.T)
-            natoms = len(atoms_forces)
-            forces = np.zeros((natoms + 3, 3))
-            forces[:natoms] = atoms_forces @ deform_grad
-            forces[natoms:] = expm_frechet(log.T, cell_gradient, compute_expm=False) / self.exp_cell_factor
-            self.stress = full_3x3_to_voigt_6_stress(-virial / volume)
-            return forces
-
-    return BatchFrechetCellFilter(atoms)
-
-
 @dataclass
 class _Settings:
     fmax: float
@@ -220,7 +153,7 @@ class _Slot:
         self.atoms = AseAtomsAdaptor.get_atoms(structure)
         self.atoms.calc = _slot_calculator(evaluator)
         self.volume0 = self.atoms.get_volume()
-        self.target = _frechet_filter(self.atoms) if settings.relax_cell else self.atoms
+        self.target = frechet_filter(self.atoms) if settings.relax_cell else self.atoms
         self.optimizer = FIRE(self.target, logfile=None)
         self.optimizer.fmax = settings.fmax  # what irun(fmax=...) would set; used by gradient_converged
         self.done = False

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from explorer.relax import RelaxDone, RelaxStep, irelax, relax
-from explorer.relax.batched import BatchEvaluator, _frechet_filter, relax_batched, supports_batching
+from explorer.relax.batched import BatchEvaluator, relax_batched, supports_batching
 
 
 @pytest.fixture
@@ -29,25 +29,6 @@ def test_batched_evaluation_matches_matgl_calculator(m3gnet, trio):
         assert result["energy"] == pytest.approx(single.get_potential_energy(), abs=1e-4)
         np.testing.assert_allclose(result["forces"], single.get_forces(), atol=1e-5)
         np.testing.assert_allclose(result["stress"], single.get_stress(), atol=1e-6)
-
-
-def test_frechet_filter_matches_ase(crystals):
-    """The batch's cell filter gives ASE's FrechetCellFilter positions, forces and stress on a strained cell."""
-    from ase.calculators.lj import LennardJones
-    from ase.filters import FrechetCellFilter
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    atoms = AseAtomsAdaptor.get_atoms(crystals.rattled(crystals.nacl(5.6), sigma=0.05))
-    atoms.calc = LennardJones(sigma=2.6, epsilon=0.05, rc=6.0)
-    reference, fast = FrechetCellFilter(atoms), _frechet_filter(atoms)
-    x = reference.get_positions()
-    x[-3:] += np.random.default_rng(3).normal(0.0, 0.2, (3, 3))  # a sheared and stretched cell
-    reference.set_positions(x)
-    np.testing.assert_allclose(fast.get_positions(), reference.get_positions(), atol=1e-12)
-    np.testing.assert_allclose(fast.get_forces(), reference.get_forces(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(fast.stress, reference.stress, rtol=1e-9, atol=1e-14)
-    fast.set_positions(fast.get_positions() + 0.01)
-    np.testing.assert_allclose(fast.get_forces(), reference.get_forces(), rtol=1e-9, atol=1e-12)  # not stale
 
 
 def test_batched_and_serial_relaxations_agree(m3gnet, trio):
