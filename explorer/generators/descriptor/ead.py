@@ -135,19 +135,20 @@ class EAD:
         radial = torch.exp(-p.eta * (r[:, None] - self.centres.to(dtype)) ** 2)  # (P, K)
         ones = torch.ones_like(r)
         angular = ones[:, None]
-        for axis in range(3):  # x^lx y^ly z^lz by gathering each axis' powers 0..lmax
+        for axis in range(3):  # x^lx y^ly z^lz by selecting from each axis' powers 0..lmax
             component = vector[:, axis]
             table = [ones]
             for _ in range(p.lmax):
                 table.append(table[-1] * component)
-            angular = angular * torch.stack(table, 1)[:, self.powers[:, axis].to(vector.device)]
+            angular = angular * torch.index_select(torch.stack(table, 1), 1, self.powers[:, axis].to(vector.device))
         w = weights[c, j] * envelope
         C, N = frac.shape[:2]
         atom = c * N + i
+        # the pairs laid out densely per central atom (filled in place: no copy of the zeros, no scatter in backward)
         dense_angular = torch.zeros(C * N, pairs.slots, angular.shape[1], dtype=dtype, device=frac.device)
-        dense_angular = dense_angular.index_put((atom, pairs.slot), angular * w[:, None])
+        dense_angular.index_put_((atom, pairs.slot), angular * w[:, None])
         dense_radial = torch.zeros(C * N, pairs.slots, radial.shape[1], dtype=dtype, device=frac.device)
-        dense_radial = dense_radial.index_put((atom, pairs.slot), radial)
+        dense_radial.index_put_((atom, pairs.slot), radial)
         sums = torch.bmm(dense_angular.transpose(1, 2), dense_radial)  # (C N, M, K)
         squared = sums**2 * self.coefficients.to(dtype)[None, :, None]
         per_order = torch.zeros(C * N, p.lmax + 1, radial.shape[1], dtype=dtype, device=frac.device)
