@@ -144,7 +144,7 @@ class EAD:
         w = weights[c, j] * envelope
         C, N = frac.shape[:2]
         atom = c * N + i
-        # the pairs laid out densely per central atom (filled in place: no copy of the zeros, no scatter in backward)
+        # the pairs laid out densely per central atom, filled in place (index_put would copy the zeros first)
         dense_angular = torch.zeros(C * N, pairs.slots, angular.shape[1], dtype=dtype, device=frac.device)
         dense_angular.index_put_((atom, pairs.slot), angular * w[:, None])
         dense_radial = torch.zeros(C * N, pairs.slots, radial.shape[1], dtype=dtype, device=frac.device)
