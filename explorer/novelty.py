@@ -9,7 +9,6 @@ training or evaluation run). Without a data directory, or before that cache exis
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import defaultdict
 from functools import lru_cache
 
@@ -46,24 +45,26 @@ def training_available(data_dir=None) -> bool:
 
 def training_matches(structure, data_dir=None, limit: int = 200) -> list[str]:
     """Ids of training structures that match ``structure`` (StructureMatcher, ltol 0.2, stol 0.3, 5°)."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
+    from .matching import Matcher
     from .representation import STRICT, decode
 
     with _LOCK:
         data, index = _training_index(None if data_dir is None else str(data_dir))
     rows = index.get(reduced_composition_key([site.specie.Z for site in structure]), [])[:limit]
-    matcher = StructureMatcher(**STRICT)
+    if not rows:
+        return []
+    matcher = Matcher(**STRICT)
+    try:
+        mine = matcher.reduced(structure)
+    except Exception:  # a cell pymatgen cannot reduce matches nothing (as when every fit raised)
+        return []
     found = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i in rows:
-            reference = decode(data.matrix[i], data.species[i, : int(data.n_sites[i])])
-            try:
-                if matcher.fit(structure, reference):
-                    found.append(str(data.ids[i]))
-            except Exception:
-                continue
+    for i in rows:
+        try:
+            if matcher.fit(mine, matcher.reduced(decode(data.matrix[i], data.species[i, : int(data.n_sites[i])]))):
+                found.append(str(data.ids[i]))
+        except Exception:
+            continue
     return found
 
 

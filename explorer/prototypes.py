@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -196,13 +195,14 @@ class PrototypeLibrary:
         then, with ``lower``, distorted into a subgroup by ``lower(structure)`` (None drops the template; the
         prototype records its template's group as ``parent_spacegroup``), near-duplicates (StructureMatcher 0.2 /
         0.3 / 5°) kept once; at most :data:`MAX_SCANNED` templates looked at."""
-        from pymatgen.analysis.structure_matcher import StructureMatcher
-
+        from .matching import Matcher
         from .representation import STRICT
 
-        matcher = StructureMatcher(**STRICT)
+        matcher = Matcher(**STRICT)
+        reference = None if reference is None else matcher.reduced(reference)
         names = symbols()
         kept: list[Prototype] = []
+        reduced: list = []  # of the kept ones
         for _, distance, i, mapping in ranked[:MAX_SCANNED]:
             template = decode(self.data.matrix[i], self.data.species[i][: self.data.n_sites[i]])
             formula = template.composition.reduced_formula
@@ -214,11 +214,11 @@ class PrototypeLibrary:
                 structure = lower(structure)
                 if structure is None:
                     continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if any(matcher.fit(structure, p.structure) for p in kept):
-                    continue
-                same = reference is not None and bool(matcher.fit(structure, reference))
+            mine = matcher.reduced(structure)
+            if any(matcher.fit(mine, other) for other in reduced):
+                continue
+            same = reference is not None and matcher.fit(mine, reference)
+            reduced.append(mine)
             parent = int(self.data.spacegroup[i]) if lower is not None else 0
             kept.append(Prototype(structure, str(self.data.ids[i]), formula,
                                   {names[a - 1]: names[b - 1] for a, b in mapping.items()}, round(distance, 4),
