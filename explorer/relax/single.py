@@ -171,7 +171,10 @@ def frechet_filter(atoms):
             natoms = len(atoms_forces)
             forces = np.zeros((natoms + 3, 3))
             forces[:natoms] = atoms_forces @ deform_grad
-            forces[natoms:] = expm_frechet(log.T, cell_gradient, compute_expm=False) / self.exp_cell_factor
+            if np.isfinite(cell_gradient).all():
+                forces[natoms:] = expm_frechet(log.T, cell_gradient, compute_expm=False) / self.exp_cell_factor
+            else:  # NaN stress: NaN cell forces, as ASE's gives (scipy refuses them), for the checks to report
+                forces[natoms:] = np.nan
             self.stress = full_3x3_to_voigt_6_stress(-virial / volume)
             return forces
 

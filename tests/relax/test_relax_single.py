@@ -58,3 +58,14 @@ def test_a_relaxation_takes_the_steps_of_ases_own_filter(crystals):
         energies.append(atoms.get_potential_energy() / len(atoms))
     assert result.steps == optimizer.nsteps > 5
     assert [e.energy_per_atom for e in events] == pytest.approx(energies, rel=1e-9, abs=1e-12)
+
+
+def test_nan_stress_gives_nan_cell_forces_not_an_error(crystals):
+    """As ASE's filter: NaN in, NaN out (the relaxation's checks then say the energy is not finite)."""
+    from ase.calculators.lj import LennardJones
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(crystals.nacl())
+    atoms.calc = LennardJones(sigma=float("nan"), rc=6.0)
+    forces = frechet_filter(atoms).get_forces()
+    assert forces.shape == (len(atoms) + 3, 3) and np.isnan(forces[-3:]).all()
