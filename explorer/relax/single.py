@@ -8,6 +8,7 @@ reaching the step limit gives ``status="unconverged"`` (the last structure is ke
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -122,11 +123,17 @@ def frechet_filter(atoms):
       derivative L_exp((log F)ᵀ, G): one ``expm_frechet`` instead of nine.
 
     Masks, hydrostatic strain, constant volume or an external pressure fall back to ASE's own code."""
+    return _fast_frechet_class()(atoms)
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_frechet_class():
+    """:func:`frechet_filter`'s class, made on first use (ASE and scipy are imported then)."""
     from ase.filters import FrechetCellFilter
     from ase.stress import full_3x3_to_voigt_6_stress, voigt_6_to_full_3x3_stress
     from scipy.linalg import expm_frechet, logm
 
-    class BatchFrechetCellFilter(FrechetCellFilter):
+    class FastFrechetCellFilter(FrechetCellFilter):
         _log = None
         _forces = None
 
@@ -178,7 +185,7 @@ def frechet_filter(atoms):
             self.stress = full_3x3_to_voigt_6_stress(-virial / volume)
             return forces
 
-    return BatchFrechetCellFilter(atoms)
+    return FastFrechetCellFilter
 
 
 _BLAS_CONTROLLER = None
