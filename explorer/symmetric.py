@@ -24,7 +24,8 @@ import itertools
 import threading
 import warnings
 from collections import Counter
-from functools import lru_cache
+from copy import deepcopy
+from functools import cache, lru_cache
 
 import numpy as np
 from pymatgen.core import Structure
@@ -107,7 +108,29 @@ def _subgroup_paths(parent: int, child: int, max_layers: int) -> tuple:
 
 def is_subgroup(child: int, parent: int) -> bool:
     """Whether ``child`` is a proper subgroup of ``parent`` within :data:`MAX_LAYERS` maximal steps."""
+    if int(child) not in _below(int(parent), MAX_LAYERS):  # pyxtal's path search would find no path either
+        return False
     return bool(subgroup_paths(int(parent), int(child)))
+
+
+@cache
+def _maximal_subgroups(number: int) -> frozenset:
+    """The maximal t- and k-subgroups of space group ``number`` that pyxtal's path search steps to."""
+    from pyxtal.symmetry import Group
+
+    return frozenset(int(g) for g in Group._get_max_subgroup_numbers(number))
+
+
+@cache
+def _below(parent: int, layers: int) -> frozenset:
+    """The space groups that ``layers`` or fewer maximal steps lead to from ``parent`` (the graph that pyxtal's
+    path search walks, without its paths: a quick no for the groups it cannot reach)."""
+    if layers == 0:
+        return frozenset()
+    out = set(_maximal_subgroups(parent))
+    for group in _maximal_subgroups(parent):
+        out |= _below(group, layers - 1)
+    return frozenset(out)
 
 
 def lower_symmetry(structure: Structure, spacegroup: int, seed: int = 0, displacement: float = DISPLACEMENT,
@@ -129,13 +152,11 @@ def lower_symmetry(structure: Structure, spacegroup: int, seed: int = 0, displac
 def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, displacement: float,
              tries: int) -> Structure | None:
     """:func:`lower_symmetry`'s search (under its lock)."""
-    from pyxtal import pyxtal
-
     state = np.random.get_state()
     try:  # pyxtal prints its splitters when one fails: not for the user's terminal
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            crystal = pyxtal()
+            crystal = _crystal_class()()
             try:
                 crystal.from_seed(structure, tol=0.05)
             except Exception:  # pyxtal cannot read every cell (e.g. overlapping atoms)
@@ -150,11 +171,11 @@ def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, dis
                 # atoms displaced; where that leaves the parent's lattice metric, the lattice strained too
                 for strain, eps in ((False, displacement),) + ((True, LATTICE_STRAIN),) * STRAIN_DRAWS:
                     try:
-                        lowered = crystal.subgroup_by_path(list(kinds), list(ids), eps=float(eps))
-                        conventional = None if lowered is None else lowered[0].to_pymatgen()
+                        lowered = _by_path(crystal, kinds, ids, float(eps))
+                        conventional = None if lowered is None else lowered.to_pymatgen()
                         if conventional is not None and strain:
                             for _ in kinds:  # once a group-subgroup step, as pyxtal's own mutation did
-                                conventional = _strained(conventional, lowered[0].lattice.ltype, rng, float(eps))
+                                conventional = _strained(conventional, lowered.lattice.ltype, rng, float(eps))
                     except Exception:  # a splitter pyxtal cannot apply to this cell
                         conventional = None
                     if conventional is None or len(conventional) != cell:
@@ -165,6 +186,49 @@ def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, dis
     finally:
         np.random.set_state(state)
     return None
+
+
+@lru_cache(maxsize=1)
+def _crystal_class():
+    """pyxtal's crystal whose copies share what they never change: the space group's tables and the Wyckoff
+    positions (pyxtal copies a Wyckoff position before it transforms one). pyxtal deep-copies the whole crystal,
+    group tables included, twice a group-subgroup step; the copies are otherwise the same."""
+    from pyxtal import pyxtal
+
+    class SharedTablesCrystal(pyxtal):
+        def copy(self):
+            memo = {id(self.group): self.group}
+            for site in self.mol_sites if self.molecular else self.atom_sites:
+                memo[id(site.wp)] = site.wp
+            return deepcopy(self, memo)
+
+    return SharedTablesCrystal
+
+
+@lru_cache(maxsize=2048)
+def _splitter(group_number: int, hall_number: int, sites: tuple, index: int, kind: str):
+    """pyxtal's Wyckoff splitter of these Wyckoff positions (indices) of the group (its number and setting) into
+    its maximal subgroup ``index`` of ``kind`` ("t" or "k"): the same every time (it draws nothing when the
+    subgroup is given), and the lowering's most expensive part."""
+    from pyxtal.symmetry import Group
+    from pyxtal.wyckoff_split import wyckoff_split
+
+    return wyckoff_split(Group(hall_number, use_hall=True), wp1=list(sites), idx=index, group_type=kind)
+
+
+def _by_path(crystal, kinds, ids, eps: float):
+    """``crystal.subgroup_by_path(kinds, ids, eps)[0]`` (pyxtal, atomic crystals) with the splitters from
+    :func:`_splitter`: the same structure from the same draws of numpy's global generator; None where pyxtal
+    gives none."""
+    struc, group = crystal.copy(), crystal.group
+    for kind, index in zip(kinds, ids):
+        splitter = _splitter(group.number, group.hall_number, tuple(site.wp.index for site in struc.atom_sites),
+                             int(index), kind)
+        struc = struc._subgroup_by_splitter(splitter, eps=eps, mut_lat=False)
+        if struc is None:
+            return None
+        group = splitter.H
+    return struc
 
 
 def _strained(structure: Structure, lattice_type: str, rng: np.random.Generator, degree: float) -> Structure:

@@ -53,3 +53,33 @@ def test_a_cubic_perovskite_distorted_into_a_subgroup_has_it_and_stays_recognisa
 def test_no_distortion_into_a_group_that_is_not_a_subgroup():
     assert lower_symmetry(perovskite(), 194) is None
     assert lower_symmetry(perovskite(), 221) is not None  # already in the group: itself
+
+
+@pytest.mark.parametrize("parent", [225, 191, 62])
+def test_the_quick_no_agrees_with_pyxtals_path_search(parent):
+    """is_subgroup answers no from the reachable groups alone; pyxtal's own search agrees for every group."""
+    from explorer.symmetric import MAX_LAYERS, _subgroup_paths
+
+    for child in range(1, 231):
+        assert is_subgroup(child, parent) == bool(child != parent and _subgroup_paths(parent, child, MAX_LAYERS))
+
+
+@pytest.mark.parametrize("kinds, ids", [(("t",), (0,)), (("t", "t"), (0, 1)), (("k",), (0,))])
+def test_the_lowering_with_cached_splitters_is_pyxtals_subgroup_by_path(kinds, ids):
+    """The same structure from the same draws as pyxtal's subgroup_by_path, whose splitters it caches and whose
+    copies share the group tables."""
+    from pyxtal import pyxtal
+
+    from explorer.symmetric import _by_path, _crystal_class
+
+    ours, theirs = _crystal_class()(), pyxtal()
+    ours.from_seed(perovskite(), tol=0.05)
+    theirs.from_seed(perovskite(), tol=0.05)
+    for _ in range(2):  # the second time from the cache
+        np.random.seed(3)
+        expected = theirs.subgroup_by_path(list(kinds), list(ids), eps=0.3)[0].to_pymatgen()
+        np.random.seed(3)
+        lowered = _by_path(ours, kinds, ids, 0.3).to_pymatgen()
+        assert lowered.species == expected.species
+        assert np.array_equal(lowered.lattice.matrix, expected.lattice.matrix)
+        assert np.array_equal(lowered.frac_coords, expected.frac_coords)
