@@ -13,7 +13,7 @@ from pymatgen.core import Lattice
 from ...devices import resolve_device
 from ...errors import ExplorerInputError
 from ..base import GenerationRequest, Generator
-from ..payload import read_payload
+from ..payload import read_payload, with_weights
 from ..registry import checkpoint_path
 from .model import VectorDenoiser
 from .pipeline import VectorPipeline, VectorTransform
@@ -30,9 +30,8 @@ def load_descriptor(path: str | Path) -> dict:
     if payload.get("family") != "descriptor" or not {"model", "state_dict", "layout"} <= set(payload):
         raise ExplorerInputError(f"checkpoint {Path(path).name} is not a descriptor inference checkpoint")
     layout = Layout.from_json(payload["layout"])
-    network = VectorDenoiser(layout.size, **payload["model"])
-    network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
-    return {"network": network.eval(), "layout": layout,
+    network = with_weights(lambda: VectorDenoiser(layout.size, **payload["model"]), payload["state_dict"])
+    return {"network": network, "layout": layout,
             "transform": VectorTransform.from_json(layout, payload["transform"]),
             "scale": np.asarray(payload["scale"], dtype=float), "max_atoms": int(payload.get("max_atoms", 20)),
             "dataset": payload.get("dataset")}

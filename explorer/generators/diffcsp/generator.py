@@ -11,7 +11,7 @@ import torch
 from ...devices import resolve_device
 from ...errors import ExplorerInputError
 from ..base import GenerationRequest, Generator
-from ..payload import read_payload
+from ..payload import read_payload, with_weights
 from ..registry import checkpoint_path
 from .network import build_module, crystal_batch
 from .sampler import LATTICE_BOUND, PredictorCorrectorSampler
@@ -24,9 +24,7 @@ def load_diffcsp(path: str | Path):
     payload = read_payload(path)
     if payload.get("family") != "diffcsp" or not {"model", "state_dict"} <= set(payload):
         raise ExplorerInputError(f"checkpoint {Path(path).name} is not a diffcsp inference checkpoint")
-    module = build_module(payload["model"])
-    module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
-    return module.eval(), payload["model"]
+    return with_weights(lambda: build_module(payload["model"]), payload["state_dict"]), payload["model"]
 
 
 class DiffCSPGenerator(Generator):

@@ -12,7 +12,7 @@ import torch
 from ...devices import resolve_device
 from ...errors import ExplorerInputError
 from ..base import GenerationRequest, Generator
-from ..payload import read_payload
+from ..payload import read_payload, with_weights
 from ..registry import checkpoint_path
 from .model import ScoreNetwork
 from .pipeline import LangevinPipeline, Template, primitive_structure
@@ -27,9 +27,7 @@ def load_langevin(path: str | Path) -> tuple[ScoreNetwork, dict]:
     payload = read_payload(path)
     if payload.get("family") != "langevin" or not {"model", "state_dict", "prior"} <= set(payload):
         raise ExplorerInputError(f"checkpoint {Path(path).name} is not a langevin inference checkpoint")
-    network = ScoreNetwork(**payload["model"])
-    network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
-    return network.eval(), payload["prior"]
+    return with_weights(lambda: ScoreNetwork(**payload["model"]), payload["state_dict"]), payload["prior"]
 
 
 def _site_counts(wyckoff: dict | None) -> dict[int, int] | None:

@@ -10,7 +10,7 @@ import torch
 from ...errors import ExplorerInputError
 from ...fileio import file_sha256
 from ...models import build_model
-from ..payload import read_payload
+from ..payload import read_payload, with_weights
 
 
 def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> tuple[torch.nn.Module, str]:
@@ -23,6 +23,4 @@ def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> tup
     payload = read_payload(path)
     if not {"model", "method", "state_dict"} <= set(payload):
         raise ExplorerInputError(f"checkpoint {path.name} is not an inference checkpoint (model, method, state_dict)")
-    model = build_model(payload["model"])
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
-    return model.eval(), payload["method"]
+    return with_weights(lambda: build_model(payload["model"]), payload["state_dict"]), payload["method"]
