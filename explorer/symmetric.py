@@ -188,7 +188,7 @@ def _lowered(structure: Structure, spacegroup: int, wanted: list, seed: int, dis
     return None
 
 
-@lru_cache(maxsize=1)
+@cache
 def _crystal_class():
     """pyxtal's crystal whose copies share what they never change: the space group's tables and the Wyckoff
     positions (pyxtal copies a Wyckoff position before it transforms one). pyxtal deep-copies the whole crystal,
@@ -205,7 +205,7 @@ def _crystal_class():
     return SharedTablesCrystal
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=256)  # a request reuses its own (573 made for 40 requests took ~17 MB; 64 kept as many hits)
 def _splitter(group_number: int, hall_number: int, sites: tuple, index: int, kind: str):
     """pyxtal's Wyckoff splitter of these Wyckoff positions (indices) of the group (its number and setting) into
     its maximal subgroup ``index`` of ``kind`` ("t" or "k"): the same every time (it draws nothing when the
