@@ -206,10 +206,10 @@ def _crystal_class():
 
 
 @lru_cache(maxsize=256)  # a request reuses its own (573 made for 40 requests took ~17 MB; 64 kept as many hits)
-def _splitter(group_number: int, hall_number: int, sites: tuple, index: int, kind: str):
-    """pyxtal's Wyckoff splitter of these Wyckoff positions (indices) of the group (its number and setting) into
-    its maximal subgroup ``index`` of ``kind`` ("t" or "k"): the same every time (it draws nothing when the
-    subgroup is given), and the lowering's most expensive part."""
+def _splitter(hall_number: int, sites: tuple, index: int, kind: str):
+    """pyxtal's Wyckoff splitter of these Wyckoff positions (indices) of the group (its Hall number: the group in
+    its setting) into its maximal subgroup ``index`` of ``kind`` ("t" or "k"): the same every time (it draws
+    nothing when the subgroup is given), and the lowering's most expensive part."""
     from pyxtal.symmetry import Group
     from pyxtal.wyckoff_split import wyckoff_split
 
@@ -222,8 +222,7 @@ def _by_path(crystal, kinds, ids, eps: float):
     gives none."""
     struc, group = crystal.copy(), crystal.group
     for kind, index in zip(kinds, ids):
-        splitter = _splitter(group.number, group.hall_number, tuple(site.wp.index for site in struc.atom_sites),
-                             int(index), kind)
+        splitter = _splitter(group.hall_number, tuple(site.wp.index for site in struc.atom_sites), int(index), kind)
         struc = struc._subgroup_by_splitter(splitter, eps=eps, mut_lat=False)
         if struc is None:
             return None
